@@ -1,0 +1,198 @@
+"""One evaluation loop for every method and task: generate, extract, score, over seeds.
+
+    softcot eval --checkpoint runs/gsm8k --task gsm8k --data-file test.jsonl \
+        --do-sample --temperature 1.0 --seeds 41,42,43,44,45 --output-dir runs/gsm8k/eval
+
+Writes into the output folder:
+  predictions.jsonl  one line per (seed, example, sample): id, prompt, completion, extracted
+                     answer, gold, correct; appended batch by batch as the run goes
+  run_config.json    the settings fingerprint; a rerun with other settings is refused
+  metrics.json       accuracy per seed (majority vote when there are several samples), mean and
+                     std over seeds, extraction-failure rate, mean generated tokens, wall time
+  summary.md         the printed table
+Interrupted and rerun, it continues: finished batches are kept, none is recomputed or duplicated,
+and a half-written batch is redone. Each batch is seeded from (seed, batch index), so the resumed
+run equals an uninterrupted one.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from softcot.config import DecodingConfig, _check, to_dict
+from softcot.errors import ConfigError
+from softcot.methods.base import Method
+from softcot.scoring import MODES, extract_answer, is_correct, majority_vote
+from softcot.utils import append_jsonl, atomic_write_text, write_json
+
+PRED_NAME, METRICS_NAME, RUNCFG_NAME = "predictions.jsonl", "metrics.json", "run_config.json"
+
+
+@dataclass
+class EvalConfig:
+    task: str = "gsm8k"
+    data_file: str = ""
+    split: str | None = None  # split inside the data file (e.g. StrategyQA "test")
+    output_dir: str = "runs/eval"
+    seeds: list[int] = field(default_factory=lambda: [41, 42, 43, 44, 45])
+    batch_size: int = 16
+    limit: int = 0  # >0 evaluates the first `limit` examples only
+    n_thoughts: int = 0  # 0 = the method's configured number
+    scoring: str = "default"  # default | reference | strict (see softcot.scoring)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seeds, (str, int)):
+            self.seeds = parse_seeds(str(self.seeds))
+        _check(len(self.seeds) >= 1, "seeds must name at least one seed")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.scoring in MODES, f"scoring must be one of {MODES}, got {self.scoring!r}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"41,42" or "41-45" -> [41, 42, ...]."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected integers like '41,42' or '41-45'") from None
+    return seeds
+
+
+def fingerprint(method: Method, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
+    """Everything that changes a prediction; seeds may be added later, so they are left out."""
+    model = {k: v for k, v in to_dict(method.cfg).items() if k != "version"}
+    ev = {k: v for k, v in to_dict(ecfg).items() if k not in ("seeds", "output_dir")}
+    ev["data_file"] = str(Path(ecfg.data_file).resolve()) if ecfg.data_file else ""
+    return {"method": model, "eval": ev, "decoding": to_dict(dec)}
+
+
+def read_predictions(path: Path, batch_rows: dict[tuple[int, int], int]) -> list[dict]:
+    """Rows of complete batches only; a torn last line or a half-written batch is dropped."""
+    rows = []
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break  # the crash happened while this line was written
+    count: dict[tuple[int, int], int] = {}
+    for r in rows:
+        count[(r["seed"], r["batch"])] = count.get((r["seed"], r["batch"]), 0) + 1
+    done = {k for k, c in count.items() if c >= batch_rows.get(k, 1 << 30)}
+    return [r for r in rows if (r["seed"], r["batch"]) in done]
+
+
+def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
+    """Run (or resume) an evaluation and return its metrics."""
+    if not examples:
+        raise ConfigError(f"{ecfg.data_file}: no examples to evaluate")
+    out = Path(ecfg.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    seeds = ecfg.seeds if dec.do_sample else ecfg.seeds[:1]  # greedy decoding: seeds repeat each other
+    n = ecfg.n_thoughts or method.cfg.n_thoughts
+    fp = fingerprint(method, ecfg, dec)
+    runcfg, pred_path = out / RUNCFG_NAME, out / PRED_NAME
+    if runcfg.is_file():
+        old = json.loads(runcfg.read_text())
+        if old != fp:
+            diff = _diff(old, fp)
+            raise ConfigError(f"{pred_path}: written by another configuration ({diff}); use another --output-dir")
+    elif pred_path.exists():
+        raise ConfigError(f"{pred_path}: exists without {RUNCFG_NAME}; refusing to mix runs, use another --output-dir")
+    write_json(runcfg, fp)
+
+    batches = [examples[i : i + ecfg.batch_size] for i in range(0, len(examples), ecfg.batch_size)]
+    k = _samples_per_example(method, dec)
+    expected = {(s, b): len(batch) * k for s in seeds for b, batch in enumerate(batches)}
+    rows = read_predictions(pred_path, expected)
+    atomic_write_text(pred_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # drop torn tail
+    done = {(r["seed"], r["batch"]) for r in rows}
+    todo = [(s, b) for s in seeds for b in range(len(batches)) if (s, b) not in done]
+    t0 = time.time()
+    prior_wall = _prior_wall(out)
+    for s, b in tqdm(todo, desc=f"eval {method.name} on {ecfg.task}", dynamic_ncols=True, disable=not todo):
+        batch = batches[b]
+        torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume reproduces it
+        completions = method.generate(batch, dec, n_thoughts=n)
+        prompts = method.prompt_texts(batch, n)
+        new = []
+        for ex, prompt, comps in zip(batch, prompts, completions):
+            for j, c in enumerate(comps):
+                pred = extract_answer(c, ecfg.task, ecfg.scoring, options=ex.options)
+                new.append({"seed": s, "batch": b, "id": ex.id, "sample": j, "prompt": prompt, "completion": c,
+                            "pred": pred, "gold": ex.answer, "correct": is_correct(pred, ex.answer, ecfg.task),
+                            "tokens": method.llm.count_new_tokens(c)})
+        append_jsonl(pred_path, new)
+        rows += new
+    metrics = summarize(rows, seeds, ecfg, fp, examples)
+    metrics["wall_time_s"] = round(prior_wall + time.time() - t0, 3)
+    write_json(out / METRICS_NAME, metrics)
+    table = format_table(metrics)
+    atomic_write_text(out / "summary.md", table + "\n")
+    print(table)
+    return metrics
+
+
+def _samples_per_example(method: Method, dec: DecodingConfig) -> int:
+    return dec.num_samples * int(getattr(method, "num_chains", 1) or 1)
+
+
+def _prior_wall(out: Path) -> float:
+    p = out / METRICS_NAME
+    return float(json.loads(p.read_text()).get("wall_time_s", 0.0)) if p.is_file() else 0.0
+
+
+def _diff(old: dict, new: dict) -> str:
+    diffs = []
+    for sec in new:
+        for key in sorted(set(old.get(sec, {})) | set(new[sec])):
+            if old.get(sec, {}).get(key) != new[sec].get(key):
+                diffs.append(f"{sec}.{key}: {old.get(sec, {}).get(key)!r} -> {new[sec].get(key)!r}")
+    return "; ".join(diffs[:4]) or "different settings"
+
+
+def summarize(rows: list[dict], seeds: list[int], ecfg: EvalConfig, fp: dict, examples: list) -> dict:
+    """Per-seed accuracy (majority vote over an example's samples), then mean/std over seeds."""
+    per_seed = {}
+    for s in seeds:
+        srows = [r for r in rows if r["seed"] == s]
+        by_id: dict[str, list[dict]] = {}
+        for r in srows:
+            by_id.setdefault(r["id"], []).append(r)
+        gold = {ex.id: ex.answer for ex in examples}
+        voted = [is_correct(majority_vote([r["pred"] for r in rs], ecfg.task), gold[i], ecfg.task) for i, rs in by_id.items()]
+        per_seed[str(s)] = {
+            "n": len(by_id),
+            "accuracy": 100.0 * sum(voted) / max(len(voted), 1),
+            "sample_accuracy": 100.0 * sum(r["correct"] for r in srows) / max(len(srows), 1),
+            "extraction_failure_rate": 100.0 * sum(r["pred"] is None for r in srows) / max(len(srows), 1),
+            "mean_generated_tokens": sum(r["tokens"] for r in srows) / max(len(srows), 1),
+        }
+    accs = [v["accuracy"] for v in per_seed.values()]
+    return {
+        "method": fp["method"]["method"], "task": ecfg.task, "data_file": ecfg.data_file, "n_examples": len(examples),
+        "seeds": seeds, "per_seed": per_seed,
+        "accuracy_mean": statistics.fmean(accs), "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
+        "extraction_failure_rate": statistics.fmean(v["extraction_failure_rate"] for v in per_seed.values()),
+        "mean_generated_tokens": statistics.fmean(v["mean_generated_tokens"] for v in per_seed.values()),
+        "settings": fp,
+    }
+
+
+def format_table(m: dict) -> str:
+    lines = [f"{m['method']} on {m['task']} ({m['n_examples']} examples)", "",
+             "| seed | accuracy | sample acc. | extraction failures | mean tokens |", "|---|---|---|---|---|"]
+    for s, v in m["per_seed"].items():
+        lines.append(f"| {s} | {v['accuracy']:.2f} | {v['sample_accuracy']:.2f} | "
+                     f"{v['extraction_failure_rate']:.2f}% | {v['mean_generated_tokens']:.1f} |")
+    lines.append(f"| **mean +- std** | **{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}** | | "
+                 f"{m['extraction_failure_rate']:.2f}% | {m['mean_generated_tokens']:.1f} |")
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""Several eval runs -> one methods x datasets table (mean +- std over seeds) and a bar chart.
+
+    softcot report runs/*/eval --out report/
+    # report/report.md, report/report.json, report/report.png
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from softcot.errors import SoftCoTError
+from softcot.utils import atomic_write_text, write_json
+
+
+def collect(run_dirs: list[str | Path]) -> dict[str, dict[str, dict]]:
+    """{method: {task: metrics}} from each run's metrics.json (a later duplicate wins)."""
+    table: dict[str, dict[str, dict]] = {}
+    for d in run_dirs:
+        p = Path(d) / "metrics.json"
+        if not p.is_file():
+            raise SoftCoTError(f"{p}: not found; expected an output folder of `softcot eval`")
+        try:
+            m = json.loads(p.read_text())
+            label = m.get("label") or m["method"]
+            table.setdefault(label, {})[m["task"]] = m
+        except (json.JSONDecodeError, KeyError) as e:
+            raise SoftCoTError(f"{p}: not a softcot metrics file ({e})") from None
+    return table
+
+
+def markdown(table: dict[str, dict[str, dict]]) -> str:
+    tasks = sorted({t for row in table.values() for t in row})
+    lines = ["| method | " + " | ".join(tasks) + " | avg |", "|---" * (len(tasks) + 2) + "|"]
+    for method, row in table.items():
+        cells, means = [], []
+        for t in tasks:
+            if t in row:
+                cells.append(f"{row[t]['accuracy_mean']:.2f} +- {row[t]['accuracy_std']:.2f}")
+                means.append(row[t]["accuracy_mean"])
+            else:
+                cells.append("-")
+        avg = f"{sum(means) / len(means):.2f}" if len(means) == len(tasks) else "-"
+        lines.append(f"| {method} | " + " | ".join(cells) + f" | {avg} |")
+    return "\n".join(lines)
+
+
+def bar_chart(table: dict[str, dict[str, dict]], path: Path, title: str = "accuracy (mean +- std over seeds)") -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    tasks = sorted({t for row in table.values() for t in row})
+    methods = list(table)
+    width = 0.8 / max(len(methods), 1)
+    fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(tasks) + 2), 4))
+    for i, m in enumerate(methods):
+        xs = [j + i * width for j, t in enumerate(tasks) if t in table[m]]
+        ys = [table[m][t]["accuracy_mean"] for t in tasks if t in table[m]]
+        es = [table[m][t]["accuracy_std"] for t in tasks if t in table[m]]
+        ax.bar(xs, ys, width, yerr=es, capsize=3, label=m)
+    ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(tasks))], tasks)
+    ax.set_ylabel("accuracy (%)")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> str:
+    table = collect(run_dirs)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    md = markdown(table)
+    atomic_write_text(out / "report.md", "# softcot report\n\n" + md + "\n")
+    write_json(out / "report.json", {m: {t: {k: v[k] for k in ("accuracy_mean", "accuracy_std", "per_seed")}
+                                         for t, v in row.items()} for m, row in table.items()})
+    bar_chart(table, out / "report.png")
+    print(md)
+    print(f"[softcot] wrote {out / 'report.md'} and {out / 'report.png'}")
+    return md

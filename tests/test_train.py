@@ -1,0 +1,108 @@
+"""The training loop: pinned first losses, exact resume, dev split, metrics, checkpoint contents."""
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from softcot.config import SoftCoTConfig, TrainConfig
+from softcot.data import Example
+from softcot.errors import ConfigError
+from softcot.methods import build_method
+from softcot.train import split_dev, train
+
+# Losses of the first 3 steps on the tiny pair (seed 42). If a change moves them on purpose,
+# re-pin them and say why in the commit.
+PINNED = [4.659575, 4.656903, 4.655463]
+
+
+def data(n=12):
+    return [
+        Example(id=f"t{i}", task="gsm8k", question=f"Kim has {i} cats and gets {i + 2} more. How many cats?",
+                answer=str(2 * i + 2), steps=[f"{i} + {i + 2} = {2 * i + 2}"])
+        for i in range(n)
+    ]
+
+
+def fresh(tiny_pair):
+    torch.manual_seed(0)
+    a, l = tiny_pair
+    return build_method(SoftCoTConfig(assistant=a, llm=l, n_thoughts=2), "cpu")
+
+
+def tcfg(out, **kw):
+    base = dict(output_dir=str(out), n_thoughts=4, epochs=2, batch_size=2, grad_accum=2, lr=1e-2,
+                dev_fraction=0.25, seed=42, max_length=256)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_first_losses_are_pinned(tiny_pair, tmp_path):
+    losses = []
+    train(fresh(tiny_pair), tcfg(tmp_path, max_steps=3), data(), on_step=lambda s, l: losses.append(l))
+    assert losses == pytest.approx(PINNED, rel=1e-4)
+
+
+def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):
+    full = fresh(tiny_pair)
+    losses_full = []
+    train(full, tcfg(tmp_path / "full", save_every=1), data(), on_step=lambda s, l: losses_full.append(l))
+
+    class Killed(Exception):
+        pass
+
+    def kill_at_3(step, loss):
+        if step == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train(fresh(tiny_pair), tcfg(tmp_path / "cut", save_every=2), data(), on_step=kill_at_3)
+    losses_resumed = []
+    resumed = fresh(tiny_pair)  # a new process would start from a fresh projection
+    train(resumed, tcfg(tmp_path / "cut", save_every=2), data(), on_step=lambda s, l: losses_resumed.append(l))
+    assert losses_resumed == pytest.approx(losses_full[2:], rel=1e-6)  # steps 3.. replayed exactly
+    a = load_file(tmp_path / "full" / "projection.safetensors")
+    b = load_file(tmp_path / "cut" / "projection.safetensors")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    steps = [json.loads(x)["step"] for x in (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) == list(range(1, len(losses_full) + 1))  # no duplicate rows
+
+
+def test_checkpoint_files_and_metrics(tiny_pair, tmp_path):
+    summary = train(fresh(tiny_pair), tcfg(tmp_path, epochs=1), data())
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"projection.safetensors", "softcot_config.json", "train_state.pt", "metrics.jsonl",
+            "train_args.json", "train_summary.json", "best"} <= names
+    assert not any(p.suffix in (".bin",) or "model" in p.name for p in tmp_path.rglob("*"))
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["dev_loss"] is not None and summary["dev_examples"] == 3
+    assert summary["trainable"] == 24 * 32 + 32
+
+
+def test_resume_refuses_other_settings(tiny_pair, tmp_path):
+    train(fresh(tiny_pair), tcfg(tmp_path, max_steps=1), data())
+    with pytest.raises(ConfigError, match="other settings.*lr"):
+        train(fresh(tiny_pair), tcfg(tmp_path, max_steps=1, lr=0.5), data())
+
+
+def test_dev_split_is_disjoint_and_seeded():
+    cfg = TrainConfig(dev_fraction=0.25, seed=3)
+    tr, dev = split_dev(data(12), cfg)
+    assert len(dev) == 3 and not {e.id for e in tr} & {e.id for e in dev}
+    assert [e.id for e in split_dev(data(12), cfg)[1]] == [e.id for e in dev]
+
+
+def test_thoughts_are_cached_across_epochs(tiny_pair, tmp_path):
+    m = fresh(tiny_pair)
+    calls = []
+    orig = m.assistant.soft_thoughts
+    m.assistant.soft_thoughts = lambda ex, n: calls.append(len(ex)) or orig(ex, n)
+    train(m, tcfg(tmp_path, epochs=3, dev_fraction=0), data(8))
+    assert sum(calls) == 8  # each training example's thoughts computed once over 3 epochs
+
+
+def test_bf16_autocast_keeps_fp32_weights(tiny_pair, tmp_path):
+    m = fresh(tiny_pair)
+    summary = train(m, tcfg(tmp_path, max_steps=2, bf16=True), data())
+    assert m.projection.net.weight.dtype == torch.float32 and summary["final_loss"] > 0

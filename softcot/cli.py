@@ -5,6 +5,9 @@ API and YAML presets (`--preset file.yaml` with sections model/train/decoding) s
     softcot generate --checkpoint runs/x --question "Tom has 3 apples ..." --n-thoughts 4
     softcot generate --method zero-shot-cot --llm L --task gsm8k --input-file test.jsonl
     softcot import-reference --projection-bin projection.bin --assistant A --llm L --output-dir runs/ref
+    softcot eval --checkpoint runs/x --task gsm8k --data-file test.jsonl --do-sample --seeds 41-45
+    softcot report runs/a/eval runs/b/eval --out report/
+    softcot demo [--quick]
 
 Bad input ends with one line `softcot: error: ...` and exit code 2.
 """
@@ -89,7 +92,12 @@ def run_train(args: argparse.Namespace) -> int:
     train_ex = load_examples(mcfg.task, tcfg.train_file, split=tcfg.train_split, limit=tcfg.limit or None)
     dev_ex = load_examples(mcfg.task, tcfg.dev_file, split=tcfg.dev_split) if tcfg.dev_file else None
     method = build_method(mcfg, args.device)
-    summary = train(method, tcfg, train_ex, dev_ex)
+    if method.name == "coconut":  # the multi-stage curriculum lives in coconut.py
+        from softcot.methods.coconut import train_coconut
+
+        summary = train_coconut(method, tcfg, train_ex, dev_ex)[-1]
+    else:
+        summary = train(method, tcfg, train_ex, dev_ex)
     print(json.dumps(summary, indent=2))
     print(f"[softcot] saved to {tcfg.output_dir}")
     return 0
@@ -191,6 +199,21 @@ def run_report(args: argparse.Namespace) -> int:
 def add_report(p: argparse.ArgumentParser) -> None:
     p.add_argument("runs", nargs="+", help="eval output folders (each with metrics.json)")
     p.add_argument("--out", default="report", help="output folder for report.md, report.json, report.png")
+
+
+# ---- demo ---------------------------------------------------------------------------------
+def run_demo(args: argparse.Namespace) -> int:
+    from softcot.demo import DemoConfig, run_demo as demo
+
+    demo(dataclass_from(DemoConfig, args, preset_of(args), "demo"))
+    return 0
+
+
+@command("demo", "the whole pipeline on the embedded mini world (or your models/data): table, report, plots")
+def add_demo(p: argparse.ArgumentParser) -> None:
+    from softcot.demo import DemoConfig
+
+    add_dataclass_args(p, DemoConfig)
 
 
 # ---- import the paper's projection --------------------------------------------------------

@@ -19,6 +19,7 @@ from softcot.errors import ConfigError
 T = TypeVar("T")
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+PRESET_DIR = Path(__file__).parent / "configs"
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -47,6 +48,25 @@ class SoftCoTConfig:
     thought_begin: str | None = None  # marker text before the thought block (None = auto)
     thought_end: str | None = None  # marker text after the thought block (None = auto)
     version: str = ""  # package version that wrote it (filled on save)
+    # ---- method-specific settings ----
+    # assist-cot
+    hint_tokens: int = 64  # most tokens of the assistant's greedy hard-text hint
+    # lora, coconut (LoRA on the LLM; dropout is 0: the frozen LLM always runs in eval mode)
+    lora_r: int = 8
+    lora_alpha: int = 16
+    lora_targets: str = "q_proj,k_proj,v_proj,o_proj"  # comma-separated module names, or "all-linear"
+    # coconut
+    coconut_thoughts_per_step: int = 2  # c: continuous thoughts that replace one reasoning step
+    coconut_max_stages: int = 3  # curriculum stages 0..max (stage k drops the first k steps)
+    coconut_stage: int = 0  # the stage this model is at: stage * c thoughts in training and inference
+    # softcot-pp (SoftCoT++)
+    num_chains: int = 10  # K soft-thought chains, one learnable [INI]_k each
+    contrastive_weight: float = 0.1  # lambda of the InfoNCE diversity term
+    contrastive_temperature: float = 0.1  # tau of the InfoNCE term (cosine similarities / tau)
+    ini_noise: float = 0.1  # [INI]_k = placeholder embedding + ini_noise * RMS * N(0, 1)
+    # prompt-tuning
+    prompt_tokens: int = 32  # learned LLM-space vectors; a run with n thoughts uses the first n
+    prompt_init: str = "vocab"  # "vocab" (random token embeddings) | "placeholder" (+ small noise)
 
     def __post_init__(self) -> None:
         _check(self.n_thoughts >= 1, f"n_thoughts must be >= 1, got {self.n_thoughts}")
@@ -57,6 +77,23 @@ class SoftCoTConfig:
         )
         _check(self.projection_hidden >= 0, f"projection_hidden must be >= 0, got {self.projection_hidden}")
         _check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        # ---- method-specific settings ----
+        _check(self.hint_tokens >= 1, f"hint_tokens must be >= 1, got {self.hint_tokens}")
+        _check(self.lora_r >= 1, f"lora_r must be >= 1, got {self.lora_r}")
+        _check(self.lora_alpha > 0, f"lora_alpha must be > 0, got {self.lora_alpha}")
+        _check(bool(self.lora_targets.strip(" ,")), "lora_targets must name modules, e.g. 'q_proj,v_proj' or 'all-linear'")
+        _check(self.coconut_thoughts_per_step >= 1, f"coconut_thoughts_per_step must be >= 1, got {self.coconut_thoughts_per_step}")
+        _check(self.coconut_max_stages >= 0, f"coconut_max_stages must be >= 0, got {self.coconut_max_stages}")
+        _check(
+            0 <= self.coconut_stage <= self.coconut_max_stages,
+            f"coconut_stage must be in 0..coconut_max_stages={self.coconut_max_stages}, got {self.coconut_stage}",
+        )
+        _check(self.num_chains >= 1, f"num_chains must be >= 1, got {self.num_chains}")
+        _check(self.contrastive_weight >= 0, f"contrastive_weight must be >= 0, got {self.contrastive_weight}")
+        _check(self.contrastive_temperature > 0, f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
+        _check(self.ini_noise > 0, f"ini_noise must be > 0 (chains that start equal stay equal), got {self.ini_noise}")
+        _check(self.prompt_tokens >= 1, f"prompt_tokens must be >= 1, got {self.prompt_tokens}")
+        _check(self.prompt_init in ("vocab", "placeholder"), f"prompt_init must be 'vocab' or 'placeholder', got {self.prompt_init!r}")
 
     def to_json(self, path: str | Path) -> None:
         save_json(self, path)
@@ -154,12 +191,20 @@ def load_json(cls: type[T], path: str | Path) -> T:
     return from_dict(cls, data, source=str(path))
 
 
+def bundled_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
 def load_yaml_preset(path: str | Path) -> dict[str, Any]:
-    """A YAML preset: a mapping with optional sections `model`, `train`, `decoding`."""
+    """A YAML preset: a mapping with optional sections `model`, `train`, `eval`, `decoding`.
+    `path` is a file, or the name of a bundled preset (`softcot/configs/NAME.yaml`)."""
     import yaml
 
     path = Path(path)
-    _check(path.is_file(), f"{path}: preset file not found")
+    bundled = PRESET_DIR / f"{path.name.removesuffix('.yaml')}.yaml"
+    if not path.is_file() and bundled.is_file():
+        path = bundled
+    _check(path.is_file(), f"{path}: preset not found; expected a YAML file or one of {bundled_presets()}")
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:

@@ -13,10 +13,18 @@ from softcot.errors import CheckpointError, ConfigError
 from softcot.frozen import load_frozen_lm
 from softcot.llm import FrozenLLM
 from softcot.methods.base import CONFIG_NAME, Method
+from softcot.methods.assist_cot import AssistCoT
+from softcot.methods.coconut import Coconut
+from softcot.methods.cot_unk import CoTUnk
+from softcot.methods.lora import LoRA
+from softcot.methods.prompt_tuning import PromptTuning
 from softcot.methods.softcot import SoftCoT
+from softcot.methods.softcot_pp import SoftCoTPlusPlus
 from softcot.methods.zero_shot import ZeroShotCoT
 
-METHODS: dict[str, type[Method]] = {m.name: m for m in (SoftCoT, ZeroShotCoT)}
+METHODS: dict[str, type[Method]] = {
+    m.name: m for m in (ZeroShotCoT, CoTUnk, AssistCoT, SoftCoT, SoftCoTPlusPlus, PromptTuning, LoRA, Coconut)
+}
 
 
 def method_class(name: str) -> type[Method]:

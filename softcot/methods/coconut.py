@@ -18,7 +18,9 @@ Batched and cached: the left-padded prefix runs once, then each thought is one f
 position with `past_key_values` (the prefix is never recomputed); the attention mask grows by one
 column per thought and position ids count real tokens per row, so left padding changes nothing.
 Gradients flow through the cache (DynamicCache concatenates) to every thought. The same path
-decodes (own loop: greedy or sampled, stop on end-of-turn).
+decodes (own loop: greedy or sampled, stop on end-of-turn). The LLM runs in eval mode here, so
+TrainConfig.gradient_checkpointing has no effect on Coconut (HF checkpoints only in train mode,
+where it also turns the cache off).
 """
 from __future__ import annotations
 

@@ -11,6 +11,7 @@ Note: the LLM module passed in is modified (adapters added): give each LoRA meth
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -31,7 +32,9 @@ def attach_lora(model, cfg) -> PeftModel:
     lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=modules,
                       task_type="CAUSAL_LM")
     # autocast_adapter_dtype (default): adapters are fp32 even in a bf16 LLM (trap 1)
-    peft_model = get_peft_model(model, lcfg)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing to act on
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        peft_model = get_peft_model(model, lcfg)
     assert peft_model.base_model.model is model  # injected in place: FrozenLLM keeps using `model`
     return peft_model
 

@@ -6,7 +6,8 @@
     the same forced number of new tokens, at batch 1 and batch 16 (target: ratio <= 1.10 at 16);
 (2) training step time with cached soft thoughts vs recomputing them every step;
 (3) peak memory of one training step (CUDA: max allocated; CPU: peak RSS growth, in a child process).
-Models are random, of the sizes given, with the character tokenizers of tests/tiny.py.
+Models are random, of the sizes given, with word-piece tokenizers trained on mini-world text
+(`--tokenizers char`: the character tokenizers of tests/tiny.py).
 """
 from __future__ import annotations
 
@@ -29,11 +30,23 @@ from softcot.methods import build_method  # noqa: E402
 from tests.tiny import assistant_tokenizer, llm_tokenizer  # noqa: E402
 
 
+def bpe_tokenizers():
+    """Word-piece tokenizers trained on mini-world text: realistic prompt lengths in tokens
+    (the character tokenizers of the tests make every prompt ~4x longer than a real one)."""
+    from softcot.miniworld import generator as gen
+    from softcot.miniworld.tokenizer import build_assistant_tokenizer, build_llm_tokenizer
+    from softcot.prompts import ASSISTANT_INSTRUCTION, LLM_INSTRUCTION, THOUGHT_PREAMBLE
+
+    fixed = list(LLM_INSTRUCTION.values()) + list(ASSISTANT_INSTRUCTION.values()) + [THOUGHT_PREAMBLE, "Question:"]
+    texts = [r["question"] + "\n" + r["answer"] for r in gen.generate(0, 3000)] + fixed * 200
+    return build_llm_tokenizer(texts), build_assistant_tokenizer(texts)
+
+
 def build(args, device: str):
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    lt, at = llm_tokenizer(), assistant_tokenizer()
+    lt, at = (llm_tokenizer(), assistant_tokenizer()) if args.tokenizers == "char" else bpe_tokenizers()
     llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(lt), hidden_size=args.llm_hidden, intermediate_size=4 * args.llm_hidden,
                                        num_hidden_layers=args.llm_layers, num_attention_heads=8, num_key_value_heads=4,
                                        max_position_embeddings=4096, eos_token_id=lt.eos_token_id, pad_token_id=lt.pad_token_id))
@@ -49,10 +62,11 @@ def build(args, device: str):
 
 
 def questions(n: int) -> list[Example]:
-    return [Example(id=f"b{i}", task="gsm8k", question=f"A farm has {i + 3} cows and {2 * i + 1} hens. "
-                    f"Each cow eats {i % 5 + 2} kg a day. How much do the cows eat in {i % 7 + 1} days?",
-                    answer="0", steps=[f"{i + 3} * {i % 5 + 2} = {(i + 3) * (i % 5 + 2)}", "multiply by the days"])
-            for i in range(n)]
+    from softcot.miniworld import generator as gen
+
+    recs = gen.generate(123, n, steps=(3,))  # same-length problems: padding does not blur the timing
+    return [Example(id=f"b{i}", task="gsm8k", question=r["question"], answer="0",
+                    steps=r["answer"].splitlines()[:-1]) for i, r in enumerate(recs)]
 
 
 def timed(fn, repeats: int, sync) -> float:
@@ -132,6 +146,7 @@ def main() -> None:
     p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--tokenizers", choices=("bpe", "char"), default="bpe")
     p.add_argument("--out", default="")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()

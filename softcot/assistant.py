@@ -14,8 +14,8 @@ from __future__ import annotations
 import torch
 
 from softcot.data import Example
-from softcot.frozen import model_device, resolve_placeholder
-from softcot.prompts import assistant_message, render_prompt
+from softcot.frozen import model_device, resolve_placeholder, single_token_id
+from softcot.prompts import assistant_message, end_of_turn_text, render_prompt
 
 
 class Assistant:
@@ -59,9 +59,6 @@ class Assistant:
     def write_hints(self, examples: list[Example], max_new_tokens: int = 64) -> list[str]:
         """Assist-CoT: the assistant writes a short hard-text hint (greedy) for each question."""
         ids, mask = self.encode(self.prompts(examples, None), "left")
-        from softcot.frozen import single_token_id
-        from softcot.prompts import end_of_turn_text
-
         stop = {i for i in [self.tok.eos_token_id, single_token_id(self.tok, end_of_turn_text(self.tok))] if i is not None}
         gen_eos = self.model.generation_config.eos_token_id
         stop |= set(gen_eos if isinstance(gen_eos, list) else [gen_eos] if gen_eos is not None else [])

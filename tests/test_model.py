@@ -217,3 +217,9 @@ def test_plain_fallback_without_chat_template(tiny_pair):
     tok = AutoTokenizer.from_pretrained(tiny_pair[1])
     tok.chat_template = None
     assert render_prompt(tok, "hello") == "User: hello\nAssistant:"
+
+
+def test_assistant_hints_batched_equal_one_by_one(method):
+    ex = examples(4)
+    batched = method.assistant.write_hints(ex, max_new_tokens=8)
+    assert batched == [method.assistant.write_hints([e], max_new_tokens=8)[0] for e in ex]

@@ -48,12 +48,12 @@ class DemoConfig:
     n_thoughts: int = 4  # at test time
     n_sweep: str = "1,2,4,8,16"  # SoftCoT accuracy vs N (first seed)
     train_n_thoughts: int = 4
-    epochs: int = 3
+    epochs: int = 1
     batch_size: int = 32
     lr: float = 3e-3
     projection_norm: str = "match"
-    temperature: float = 0.7
-    max_new_tokens: int = 96
+    temperature: float = 0.5
+    max_new_tokens: int = 160
     eval_batch_size: int = 64
     limit_train: int = 0
     limit_test: int = 0
@@ -71,7 +71,7 @@ class DemoConfig:
         """--quick shrinks the work, keeping every code path."""
         if not self.quick:
             return self
-        small = dict(seeds="41-42", n_sweep="1,4", epochs=1, limit_train=256, limit_test=48, max_new_tokens=64)
+        small = dict(seeds="41-42", n_sweep="1,4", epochs=1, limit_train=256, limit_test=48, max_new_tokens=96)
         return DemoConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **small})
 
 

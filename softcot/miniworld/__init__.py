@@ -1,0 +1,18 @@
+"""The mini world: a tiny arithmetic word-problem task, two tiny from-scratch LMs (an LLM and an
+assistant with different tokenizers, hidden sizes and architectures) and their data splits, so
+the whole SoftCoT pipeline runs and is measured on a laptop CPU in minutes.
+
+    from softcot.miniworld import LLM_DIR, ASSISTANT_DIR, DATA_DIR
+    # AutoModelForCausalLM.from_pretrained(LLM_DIR), load_examples("miniworld", DATA_DIR / "train.jsonl")
+
+Rebuild with `python -m softcot.miniworld.build --out DIR` (about 10 minutes on 2 cores).
+"""
+from pathlib import Path
+
+ASSETS_DIR = Path(__file__).resolve().parent / "assets"
+LLM_DIR = ASSETS_DIR / "llm"
+ASSISTANT_DIR = ASSETS_DIR / "assistant"
+DATA_DIR = ASSETS_DIR / "data"
+MANIFEST = ASSETS_DIR / "MANIFEST.json"
+
+__all__ = ["ASSETS_DIR", "LLM_DIR", "ASSISTANT_DIR", "DATA_DIR", "MANIFEST"]

@@ -110,7 +110,9 @@ def test_lm_pretraining_data_never_contains_held_out_questions():
 
 def test_examples_and_hint():
     from softcot.data import Example
-    from softcot.miniworld.build import extract_boxed, hint_text, is_correct, target_text
+    from softcot.data import target_text
+    from softcot.miniworld.build import hint_text, is_correct
+    from softcot.scoring import extract_answer
 
     rec = {"question": "Tom has 3 boxes with 4 pens in each. He buys 5 more. Then he has 2 times as many. "
                        "How many pens does Tom have now?",
@@ -130,7 +132,8 @@ def test_examples_and_hint():
     assert hint_text(Example("x", "miniworld", rec["question"], "34", steps=ex.steps)) == "3*4=12, 12+5=17"
     t = target_text(ex)
     assert t.startswith("## Step 1: Tom has 3 boxes with 4 pens in each: 3*4=12.\n## Step 2: ") and t.endswith("The answer is \\boxed{34}.")
-    assert extract_boxed("a \\boxed{1} b \\boxed{ 34 }.") == "34" and extract_boxed("no box") is None
+    assert extract_answer("a \\boxed{1} b \\boxed{ 34 }.", "miniworld", "strict") == "34"
+    assert extract_answer("no box", "miniworld", "strict") is None
     assert is_correct(t, "34") and not is_correct(t, "35") and not is_correct("34", "34")
 
 

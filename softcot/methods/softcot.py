@@ -19,6 +19,14 @@ def embedding_rms(llm) -> float:
     return float(w.pow(2).mean(-1).sqrt().mean())
 
 
+def build_projection(cfg, assistant, llm) -> Projection:
+    """The projection a config describes, for this assistant/LLM pair (SoftCoT and SoftCoT++)."""
+    return Projection(
+        assistant.hidden_size, llm.hidden_size, kind=cfg.projection, hidden=cfg.projection_hidden,
+        bias=cfg.projection_bias, norm=cfg.projection_norm, target_rms=embedding_rms(llm),
+    ).to(llm.model.device)
+
+
 class SoftCoT(Method):
     name = "softcot"
     needs_assistant = True
@@ -26,15 +34,7 @@ class SoftCoT(Method):
 
     def __init__(self, cfg, llm, assistant) -> None:
         super().__init__(cfg, llm, assistant)
-        self.trainable = Projection(
-            assistant.hidden_size,
-            llm.hidden_size,
-            kind=cfg.projection,
-            hidden=cfg.projection_hidden,
-            bias=cfg.projection_bias,
-            norm=cfg.projection_norm,
-            target_rms=embedding_rms(llm),
-        ).to(llm.model.device)
+        self.trainable = build_projection(cfg, assistant, llm)
         self._cache: dict[tuple[str, int], torch.Tensor] | None = None  # (example id, N) -> [N, d_a]
 
     @property

@@ -26,7 +26,7 @@ from torch import nn
 from softcot.config import DecodingConfig
 from softcot.data import target_text
 from softcot.methods.base import Method
-from softcot.methods.softcot import embedding_rms
+from softcot.methods.softcot import build_projection
 from softcot.projection import Projection
 
 
@@ -63,10 +63,7 @@ class SoftCoTPlusPlus(Method):
 
     def __init__(self, cfg, llm, assistant) -> None:
         super().__init__(cfg, llm, assistant)
-        projection = Projection(
-            assistant.hidden_size, llm.hidden_size, kind=cfg.projection, hidden=cfg.projection_hidden,
-            bias=cfg.projection_bias, norm=cfg.projection_norm, target_rms=embedding_rms(llm),
-        )
+        projection = build_projection(cfg, assistant, llm)
         ini = initial_ini(assistant, cfg.num_chains, cfg.ini_noise)
         self.trainable = ChainedProjection(projection, ini).to(llm.model.device)
 

@@ -38,6 +38,8 @@ from pathlib import Path
 
 import torch
 
+from softcot import scoring
+from softcot.data import target_text  # the same training target as every benchmark
 from softcot.miniworld import generator as gen
 from softcot.miniworld.tokenizer import (
     ASSISTANT_SPECIALS,
@@ -54,12 +56,6 @@ PLACEHOLDER_COUNTS = (1, 2, 3, 4, 5, 6, 7, 8, 32)
 
 # ------------------------------------------------------------------------- texts
 
-def target_text(example) -> str:
-    """The training target: "## Step 1: ...\\n## Step 2: ...\\nThe answer is \\boxed{N}."."""
-    lines = [f"## Step {i}: {s}" for i, s in enumerate(example.steps, 1)]
-    return "\n".join(lines + [f"The answer is \\boxed{{{example.answer}}}."])
-
-
 def hint_text(example) -> str:
     """The hint: the first HINT_STEPS calculator equations, "3*4=12, 12+5=17"."""
     eqs = example.meta.get("equations")
@@ -72,21 +68,9 @@ def hint_text(example) -> str:
     return ", ".join(eqs[:HINT_STEPS])
 
 
-def extract_boxed(text: str) -> str | None:
-    """The content of the last \\boxed{...} in a completion, or None."""
-    found = re.findall(r"\\boxed\{([^{}]*)\}", text)
-    return found[-1].strip() if found else None
-
-
 def is_correct(completion: str, gold: str) -> bool:
-    pred = extract_boxed(completion)
-    if pred is None:
-        return False
-    pred = pred.replace(",", "").replace("$", "").strip()
-    try:
-        return float(pred) == float(gold)
-    except ValueError:
-        return pred == gold
+    """Strict scoring (only an explicit \\boxed{N} or #### N counts), the project's own scorer."""
+    return scoring.is_correct(scoring.extract_answer(completion, "miniworld", "strict"), gold, "miniworld")
 
 
 # ------------------------------------------------------------------------- sizes

@@ -84,7 +84,7 @@ def resolve_world(cfg: DemoConfig) -> dict[str, str]:
 
     if not (LLM_DIR / "config.json").is_file():
         raise ConfigError(f"{LLM_DIR}: the mini world is not built; run `python -m softcot.miniworld.build "
-                          f"--out {LLM_DIR.parent}` (about 10 minutes) or pass --llm/--train-file/--test-file")
+                          f"--out {LLM_DIR.parent}` (about 12 minutes) or pass --llm/--train-file/--test-file")
     return {"llm": cfg.llm or str(LLM_DIR), "assistant": cfg.assistant or str(ASSISTANT_DIR),
             "train": cfg.train_file or str(DATA_DIR / "train.jsonl"), "dev": cfg.dev_file or str(DATA_DIR / "dev.jsonl"),
             "test": cfg.test_file or str(DATA_DIR / "test.jsonl")}
@@ -120,7 +120,8 @@ def run_demo(cfg: DemoConfig) -> dict:
         if name in TRAINED:
             tcfg = TrainConfig(output_dir=str(out / name / "ckpt"), n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
                                batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
-                               bf16=method.llm.model.device.type == "cpu", seed=42, max_length=512)
+                               bf16=method.llm.model.device.type == "cpu", seed=42, max_length=512,
+                               eval_every=max(1, len(train_ex) // cfg.batch_size // 4))  # dev loss 4x per epoch
             train(method, tcfg, train_ex, dev_ex)
         ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / name / "eval"), seeds=seeds,
                           batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
@@ -130,6 +131,9 @@ def run_demo(cfg: DemoConfig) -> dict:
     sweep = {}
     if "softcot" in built:
         for n in [int(x) for x in cfg.n_sweep.split(",") if x.strip()]:
+            if n == cfg.n_thoughts:  # already evaluated above: reuse its first seed
+                sweep[n] = next(iter(results["softcot"]["per_seed"].values()))["accuracy"]
+                continue
             ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / "softcot" / f"n{n}"),
                               seeds=seeds[:1], batch_size=cfg.eval_batch_size, limit=cfg.limit_test, n_thoughts=n)
             sweep[n] = evaluate(built["softcot"], test_ex, ecfg, dec)["accuracy_mean"]
@@ -209,7 +213,11 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
     if curve.is_file():
         rows = [json.loads(x) for x in curve.read_text().splitlines()]
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        ax.plot([r["step"] for r in rows], [r["loss"] for r in rows], label="train loss", lw=1)
+        steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
+        k = max(1, len(rows) // 20)  # per-batch losses are noisy: show a running mean over k steps
+        smooth = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+        ax.plot(steps, losses, lw=0.6, alpha=0.35, color="tab:blue")
+        ax.plot(steps, smooth, lw=1.5, color="tab:blue", label=f"train loss (mean of {k})")
         dev = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") is not None]
         if dev:
             ax.plot(*zip(*dev), marker="o", label="dev loss")

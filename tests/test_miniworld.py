@@ -15,14 +15,22 @@ from softcot.miniworld import generator as gen
 _SENT = re.compile(r"(?<=[.?])\s+")
 
 
-def solve_question(question: str) -> tuple[int, int]:
-    """Recompute (answer, number of steps) from the question text alone, without the generator."""
+# The world's pack sizes, written out here independently of the generator's table.
+PACKS = {"crates": 12, "packs": 6, "trays": 8, "jars": 5}
+
+
+def solve_question(question: str, packs: dict | None = PACKS) -> tuple[int, int]:
+    """Recompute (answer, number of steps) from the question text alone, without the generator
+    (pack sizes from `packs`, the world knowledge the question does not state)."""
     sents = _SENT.split(question.strip())
     assert sents[-1].startswith("How many") and sents[-1].endswith("have now?"), sents[-1]
     first, body = sents[0], sents[1:-1]
     m = re.fullmatch(r"[A-Z][a-z]+ has (\d+) (?:boxes|bags) with (\d+) [a-z]+ in each\.", first)
+    p = re.fullmatch(r"[A-Z][a-z]+ has (\d+) (crates|packs|trays|jars) of [a-z]+\.", first)
     if m:
         x, steps = int(m.group(1)) * int(m.group(2)), 1
+    elif p:
+        x, steps = int(p.group(1)) * packs[p.group(2)], 1
     else:
         m = re.fullmatch(r"[A-Z][a-z]+ has (\d+) [a-z]+\.", first)
         assert m, first
@@ -90,6 +98,27 @@ def test_answers_are_correct_by_independent_recomputation():
             prev = int(val)
         assert prev == gold
     assert seen_steps == {1, 2, 3, 4}
+    firsts = [r["question"].split(".")[0] for r in recs]
+    share = sum(bool(re.search(r"has \d+ (crates|packs|trays|jars) of", f)) for f in firsts) / len(recs)
+    assert 0.25 < share < 0.45  # packs whose size the question does not state
+
+
+def test_the_llm_world_has_random_pack_sizes():
+    """The LLM's training problems use random pack sizes (so it cannot learn the real ones),
+    stated only by their step lines; the real world's are always PACK_SIZES."""
+    s = gen.make_splits(0, 100, 40, 40)
+    llm = gen.pretraining_records(0, 400, s, random_packs=True)
+    assert len(llm) == 500 and not {r["question"] for r in s["dev"] + s["test"]} & {r["question"] for r in llm}
+    sizes = {}
+    for r in llm:
+        m = re.match(r"[A-Z][a-z]+ has (\d+) (crates|packs|trays|jars) of [a-z]+: \d+\*(\d+)=", r["answer"])
+        if m:
+            sizes.setdefault(m.group(2), set()).add(int(m.group(3)))
+            assert solve_question(r["question"], {m.group(2): int(m.group(3))})[0] == int(r["answer"].rsplit(" ", 1)[1])
+    assert set(sizes) == set(PACKS) and all(len(v) >= 5 for v in sizes.values())
+    for r in s["train"]:
+        m = re.match(r"[A-Z][a-z]+ has (\d+) (crates|packs|trays|jars) of [a-z]+: \d+\*(\d+)=", r["answer"])
+        assert not m or int(m.group(3)) == PACKS[m.group(2)]
 
 
 def test_splits_are_disjoint_and_sized():
@@ -126,10 +155,17 @@ def test_examples_and_hint():
     # the generator reproduces this record from its program
     prog = gen.Problem("Tom", "pens", ("boxes", 3, 4, "boxes"), [("add", 5, "buys {b} more"), ("mul", 2, "")])
     assert gen.to_record(prog) == rec
-    assert hint_text(ex) == "3*4=12, 12+5=17"
+    assert hint_text(ex) == ""  # explicit boxes: nothing left out
+    # a pack start leaves its size out of the question: the hint is that fact
+    prec = {"question": "Ann has 3 crates of eggs. She sells 5. How many eggs does Ann have now?",
+            "answer": "Ann has 3 crates of eggs: 3*12=<<3*12=36>>36.\nShe sells 5: 36-5=<<36-5=31>>31.\n#### 31"}
+    assert gen.to_record(gen.Problem("Ann", "eggs", ("packs", 3, 12, "crates"), [("sub", 5, "sells {b}")])) == prec
+    assert solve_question(prec["question"]) == (31, 2)
+    (pex,) = gen.to_examples([prec])
+    assert hint_text(pex) == "12"
     # the same hint from an Example without meta (a GSM8K-format loader), annotations kept or not
-    assert hint_text(Example("x", "miniworld", rec["question"], "34", steps=rec["answer"].split("\n")[:-1])) == "3*4=12, 12+5=17"
-    assert hint_text(Example("x", "miniworld", rec["question"], "34", steps=ex.steps)) == "3*4=12, 12+5=17"
+    assert hint_text(Example("x", "miniworld", prec["question"], "31", steps=prec["answer"].split("\n")[:-1])) == "12"
+    assert hint_text(Example("x", "miniworld", prec["question"], "31", steps=pex.steps)) == "12"
     t = target_text(ex)
     assert t.startswith("## Step 1: Tom has 3 boxes with 4 pens in each: 3*4=12.\n## Step 2: ") and t.endswith("The answer is \\boxed{34}.")
     assert extract_answer("a \\boxed{1} b \\boxed{ 34 }.", "miniworld", "strict") == "34"
@@ -160,7 +196,7 @@ def test_quick_build_is_fast_and_writes_everything(quick_builds):
         assert paths[k].is_file()
     man = json.loads(paths["manifest"].read_text())
     assert man["seed"] == 3 and man["quick"] is True
-    assert {"no_hint", "gold_hint", "assistant_hint"} <= set(man["test_accuracy"])
+    assert {"no_hint", "gold_hint", "assistant_hint", "assistant_slot_hint", "assistant_slot_exact"} <= set(man["test_accuracy"])
 
 
 def test_same_seed_same_weights(quick_builds):
@@ -222,6 +258,30 @@ def _check_pair(llm_dir, asst_dir):
         assert hs.shape == (1, enc["input_ids"].shape[1], model.config.hidden_size)
 
 
+def test_assistant_slots_are_labelled_with_the_hint(quick_builds):
+    """Slot j's hidden state is trained to predict hint token j, then placeholder filler; the
+    written reply is the hint text. (The model shifts labels: the label at pos+1 is read at pos.)"""
+    from transformers import AutoTokenizer
+
+    from softcot.miniworld.build import assistant_sequence, hint_text
+    from softcot.miniworld.tokenizer import ASSISTANT_SPECIALS
+
+    tok = AutoTokenizer.from_pretrained(quick_builds[0][0]["assistant"])
+    ph_id = tok.convert_tokens_to_ids(ASSISTANT_SPECIALS["placeholder"])
+    ex = next(e for e in gen.to_examples(gen.generate(5, 40)) if hint_text(e) == "12")  # crates
+    hint = tok(hint_text(ex), add_special_tokens=False)["input_ids"]
+    assert len(hint) == 2 and tok.decode(hint) == "12"
+    ids, labels = assistant_sequence(tok, ex, 10, ph_id)
+    slots = [i for i, t in enumerate(ids) if t == ph_id]
+    assert len(slots) == 10 and slots == list(range(slots[0], slots[0] + 10))
+    assert [labels[i + 1] for i in slots] == hint + [ph_id] * (10 - len(hint))
+    reply = [t for t in labels[slots[-1] + 2:] if t != -100]
+    assert tok.decode(reply[:-1]) == hint_text(ex) and reply[-1] == tok.eos_token_id
+    assert all(x == -100 for x in labels[:slots[0] + 1])
+    ids0, labels0 = assistant_sequence(tok, ex, 0, ph_id)
+    assert ph_id not in ids0 and [t for t in labels0 if t != -100] == reply
+
+
 def test_quick_build_reloads_with_auto_classes(quick_builds):
     paths, _ = quick_builds[0]
     _check_pair(paths["llm"], paths["assistant"])
@@ -254,6 +314,11 @@ def test_shipped_manifest_accuracies():
     assert 0.15 <= acc["no_hint"] <= 0.8
     assert acc["gold_hint"] >= acc["no_hint"] + 0.1
     assert man["llm"]["params"] > man["assistant"]["params"]
+    # the design: on pack problems the LLM has to guess the size, a hint tells it, and the
+    # assistant knows the sizes and writes them both as text and at its placeholder slots
+    pack = acc["by_group"]["pack"]
+    assert pack["no_hint"] <= 0.25 and pack["gold_hint"] >= pack["no_hint"] + 0.3
+    assert acc["assistant_hint_exact"] >= 0.9 and acc["assistant_slot_exact"] >= 0.9
 
 
 def test_project_loader_and_target_agree_with_the_generator(tmp_path):

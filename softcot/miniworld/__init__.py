@@ -1,11 +1,13 @@
 """The mini world: a tiny arithmetic word-problem task, two tiny from-scratch LMs (an LLM and an
 assistant with different tokenizers, hidden sizes and architectures) and their data splits, so
-the whole SoftCoT pipeline runs and is measured on a laptop CPU in minutes.
+the whole SoftCoT pipeline runs and is measured on a laptop CPU in minutes. Some problems need a
+fact the question leaves out (how many items a crate holds): the assistant knows it, the LLM
+does not, so the demo measures whether SoftCoT's projection learns to carry it across.
 
     from softcot.miniworld import LLM_DIR, ASSISTANT_DIR, DATA_DIR
     # AutoModelForCausalLM.from_pretrained(LLM_DIR), load_examples("miniworld", DATA_DIR / "train.jsonl")
 
-Rebuild with `python -m softcot.miniworld.build --out DIR` (about 10 minutes on 2 cores).
+Rebuild with `python -m softcot.miniworld.build --out DIR` (about 12 minutes on 2 cores).
 """
 from pathlib import Path
 

@@ -2,7 +2,7 @@
 smaller mini assistant, saved as ordinary Hugging Face folders, plus a MANIFEST.json with the
 measured held-out accuracies.
 
-    python -m softcot.miniworld.build --out softcot/miniworld/assets          # ~10 min, 2 cores
+    python -m softcot.miniworld.build --out softcot/miniworld/assets          # ~12 min, 2 cores
     python -m softcot.miniworld.build --out /tmp/mw --quick                   # seconds, tiny
 
     from softcot.miniworld.build import build_miniworld
@@ -13,17 +13,21 @@ thread count):
 
 * the LLM (LlamaForCausalLM) on its chat prompt -> "## Step i: ...\\nThe answer is \\boxed{N}."
   + end-of-turn, 40% of the prompts with no thought block (zero-shot CoT), 40% with the gold
-  HINT in the thought block (BEGIN hint END) and 20% with N placeholder tokens there (so an
-  uninformative block is ignored: CoT-Unk ~ zero-shot, as for real LLMs), loss on the reply only;
-* the assistant (Qwen2ForCausalLM) on its chat prompt -> HINT + end-of-turn, half of the prompts
-  with N placeholder tokens appended (N in PLACEHOLDER_COUNTS), loss on the reply only.
+  HINT in the thought block (BEGIN hint END, half of them padded with placeholder filler) and
+  20% with N placeholder tokens there (so an uninformative block is ignored: CoT-Unk ~
+  zero-shot, as for real LLMs), loss on the reply only;
+* the assistant (Qwen2ForCausalLM) on its chat prompt -> HINT + end-of-turn, 70% of the prompts
+  with N placeholder slots appended, where slot j is also trained to predict hint token j (see
+  `assistant_sequence`): it writes its hint at the slots in one pass, which is what SoftCoT's
+  soft thoughts (the last-layer slot states) carry.
 
-The LMs train on the train split plus `n_extra` fresh problems (one pass, each problem once,
-never a dev/test question); the shipped train split is what SoftCoT's projection trains on.
-
-HINT is the calculator equations of the first two steps, e.g. "8*12=96, 96*9=864" (see
-`hint_text`): for 1- and 2-step problems it contains the answer, for 3- and 4-step problems the
-LLM still has to do the remaining steps itself.
+HINT is the one fact the world keeps out of its questions: how many items a pack holds
+("Tom has 3 crates of eggs." needs crates=12; `generator.PACK_SIZES`). The assistant trains on
+the real world (the train split plus `n_extra` fresh problems); the LLM trains on as many fresh
+problems in which packs have random sizes, told only in its gold hints. So the LLM reasons and
+reads hints but never learns a pack size: without a hint it guesses, and whatever helps it on
+pack problems must come from the assistant. None of them is a dev/test question; the shipped
+train split is what SoftCoT's projection trains on.
 """
 from __future__ import annotations
 
@@ -49,23 +53,26 @@ from softcot.miniworld.tokenizer import (
 )
 from softcot.prompts import assistant_message, end_of_turn_text, llm_message, render_prompt
 
-HINT_STEPS = 2
 HINT_MAX_TOKENS = 32  # Assist-CoT: the assistant writes at most this many tokens
-PLACEHOLDER_COUNTS = (1, 2, 3, 4, 5, 6, 7, 8, 32)
+PLACEHOLDER_COUNTS = (8, 16, 24, 32)  # N the LMs see in training (the hint needs <= 7 slots)
 
 
 # ------------------------------------------------------------------------- texts
 
+_PACK_START = re.compile(r"has \d+ (" + "|".join(gen.PACK_SIZES) + r") of ")
+
+
 def hint_text(example) -> str:
-    """The hint: the first HINT_STEPS calculator equations, "3*4=12, 12+5=17"."""
-    eqs = example.meta.get("equations")
-    if not eqs:  # an Example from a GSM8K-format loader: read the equations off the step lines
-        eqs = []
-        for step in example.steps or []:
-            m = re.search(r"\d+[-+*/]\d+=\d+", re.sub(r"<<[^>]*>>", "", step).replace(" ", ""))
-            if m:
-                eqs.append(m.group(0))
-    return ", ".join(eqs[:HINT_STEPS])
+    """The hint: the world fact the question leaves out, the pack size ("12" for a problem that
+    starts with crates), "" for one that needs none. Digits only, so both tokenizers split it the
+    same way (one token per digit) and N=4 slots hold it. Read off the first step ("3*12=36"),
+    so it is right in the LLM's random-size world too, and for GSM8K-format-loaded Examples."""
+    m = _PACK_START.search(example.question.split(".")[0])
+    if not m:
+        return ""
+    first = (example.meta.get("equations") or [re.sub(r"<<[^>]*>>", "", s) for s in example.steps or [""]])[0]
+    size = re.search(r"\d+\*(\d+)=", first.replace(" ", ""))
+    return size.group(1) if size else ""
 
 
 def is_correct(completion: str, gold: str) -> bool:
@@ -96,7 +103,7 @@ class BuildConfig:
     asst_heads: int = 4
     asst_kv_heads: int = 2
     asst_ffn: int = 384
-    asst_steps: int = 900
+    asst_steps: int = 500
     asst_lr: float = 1e-3
     batch_size: int = 32
     warmup: int = 50
@@ -143,6 +150,26 @@ def _encode_pairs(tok, pairs: list[tuple[str, str]]) -> list[tuple[list[int], li
     prompts = tok([p for p, _ in pairs], add_special_tokens=False)["input_ids"]
     replies = tok([r for _, r in pairs], add_special_tokens=False)["input_ids"]
     return [(p + r, [-100] * len(p) + r) for p, r in zip(prompts, replies)]
+
+
+def assistant_sequence(tok, example, n: int, ph_id: int) -> tuple[list[int], list[int]]:
+    """The assistant's training sequence: prompt (+ n placeholder slots) -> hint + end of turn.
+
+    Labels: the reply (hint text, written left to right) and, with n > 0, the slots: the hidden
+    state at slot j is trained to predict hint token j (placeholder once the hint is done), so the
+    assistant writes its hint at the slots in one parallel pass, like a model trained with pause
+    or thought tokens. Those last-layer slot states are exactly SoftCoT's soft thoughts.
+    """
+    ph = tok.convert_ids_to_tokens(ph_id)
+    prompt = tok(render_prompt(tok, assistant_message(example, placeholders=ph * n if n else None)),
+                 add_special_tokens=False)["input_ids"]
+    hint = tok(hint_text(example), add_special_tokens=False)["input_ids"]
+    reply = tok(hint_text(example) + end_of_turn_text(tok), add_special_tokens=False)["input_ids"]
+    labels = [-100] * len(prompt) + reply
+    slots = [i for i, t in enumerate(prompt) if t == ph_id]
+    for j, pos in enumerate(slots):  # labels are shifted inside the model: label at pos+1 is read at pos
+        labels[pos + 1] = hint[j] if j < len(hint) else ph_id
+    return prompt + reply, labels
 
 
 def _batches(seqs, batch_size: int, steps: int, rng: random.Random):
@@ -232,18 +259,41 @@ def greedy_generate(model, tok, prompts: list[str], *, max_new_tokens: int, batc
     return out
 
 
+@torch.no_grad()
+def slot_hints(model, tok, examples, *, n: int = 8, batch_size: int = 100) -> list[str]:
+    """What the assistant writes at its n placeholder slots in one pass (argmax of each slot's
+    logits, up to the first placeholder): the text its soft thoughts carry."""
+    ph_id = tok.convert_tokens_to_ids(ASSISTANT_SPECIALS["placeholder"])
+    tok.padding_side = "left"
+    out = []
+    for b in range(0, len(examples), batch_size):
+        texts = [render_prompt(tok, assistant_message(e, placeholders=tok.convert_ids_to_tokens(ph_id) * n))
+                 for e in examples[b:b + batch_size]]
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
+        pred = model(**enc).logits.argmax(-1)  # (B, T)
+        for row_ids, row_pred in zip(enc["input_ids"], pred):
+            ids = row_pred[row_ids == ph_id].tolist()
+            ids = ids[:ids.index(ph_id)] if ph_id in ids else ids
+            out.append(tok.decode(ids))
+    return out
+
+
 def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size: int) -> dict:
-    """Held-out greedy accuracy: no hint / gold hint / assistant-written hint (+ per step count)."""
+    """Held-out greedy accuracy: no hint / gold hint / assistant-written hint / the hint the
+    assistant writes at its slots (SoftCoT's ceiling with a perfect projection), per step count."""
     begin, end = LLM_SPECIALS["begin"], LLM_SPECIALS["end"]
     asst_hints = greedy_generate(asst, atok, [render_prompt(atok, assistant_message(e)) for e in examples],
                                  max_new_tokens=HINT_MAX_TOKENS, batch_size=batch_size)
+    asst_slots = slot_hints(asst, atok, examples, batch_size=batch_size)
     conds = {
         "no_hint": [llm_message(e) for e in examples],
         "gold_hint": [llm_message(e, thoughts=hint_text(e), begin=begin, end=end) for e in examples],
         "assistant_hint": [llm_message(e, thoughts=h, begin=begin, end=end) for e, h in zip(examples, asst_hints)],
+        "assistant_slot_hint": [llm_message(e, thoughts=h, begin=begin, end=end) for e, h in zip(examples, asst_slots)],
     }
     res: dict = {"n": len(examples),
-                 "assistant_hint_exact": round(sum(h == hint_text(e) for h, e in zip(asst_hints, examples)) / max(1, len(examples)), 4)}
+                 "assistant_hint_exact": round(sum(h == hint_text(e) for h, e in zip(asst_hints, examples)) / max(1, len(examples)), 4),
+                 "assistant_slot_exact": round(sum(h == hint_text(e) for h, e in zip(asst_slots, examples)) / max(1, len(examples)), 4)}
     by_steps: dict = {}
     samples = {}
     for name, msgs in conds.items():
@@ -253,10 +303,12 @@ def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size
         res[name] = round(sum(ok) / max(1, len(ok)), 4)
         for e, o in zip(examples, ok):
             by_steps.setdefault(str(len(e.steps)), {}).setdefault(name, []).append(o)
+            by_steps.setdefault("pack" if hint_text(e) else "no pack", {}).setdefault(name, []).append(o)
         samples[name] = comps[0]
-    res["by_steps"] = {k: {n: round(sum(v) / len(v), 4) for n, v in d.items()} | {"n": len(d["no_hint"])}
+    res["by_group"] = {k: {n: round(sum(v) / len(v), 4) for n, v in d.items()} | {"n": len(d["no_hint"])}
                        for k, d in sorted(by_steps.items())}
-    res["sample"] = {"question": examples[0].question, "assistant_hint": asst_hints[0], **samples} if examples else {}
+    res["sample"] = {"question": examples[0].question, "gold_hint_text": hint_text(examples[0]),
+                     "assistant_hint_text": asst_hints[0], "assistant_slot_text": asst_slots[0], **samples} if examples else {}
     return res
 
 
@@ -291,7 +343,9 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
         # 1. data
         paths = gen.write_splits(out / "data", seed=cfg.seed, n_train=cfg.n_train, n_dev=cfg.n_dev, n_test=cfg.n_test)
         records = {s: [json.loads(line) for line in open(p, encoding="utf-8")] for s, p in paths.items()}
+        # the assistant learns the real world; the LLM a world where packs have random sizes
         train = gen.to_examples(gen.pretraining_records(cfg.seed, cfg.n_extra, records), "pretrain")
+        llm_train = gen.to_examples(gen.pretraining_records(cfg.seed, cfg.n_extra, records, random_packs=True), "llm")
         test = gen.to_examples(records["test"], "test")
         rng = random.Random(cfg.seed + 7)
 
@@ -304,17 +358,22 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
         atok = build_assistant_tokenizer(corpus)
         l_eot, a_eot = end_of_turn_text(ltok), end_of_turn_text(atok)
 
-        # 3. LLM: each problem once: zero-shot prompt, gold hint in the thought block, or a block of
-        #    N placeholder tokens (uninformative, so CoT-Unk starts near zero-shot as in the paper)
+        # 3. LLM: each problem once: zero-shot prompt, gold hint in the thought block (half of
+        #    them followed by placeholder filler, which is what N > len(hint) soft thoughts look
+        #    like), or N placeholders alone (uninformative, so CoT-Unk starts near zero-shot).
+        #    Its packs have random sizes: it learns to read a pack's size from a hint, never the size.
         pairs = []
         lph = LLM_SPECIALS["placeholder"]
-        for e in train:
+        for e in llm_train:
             reply = target_text(e) + l_eot
             u = rng.random()
             if u < cfg.llm_mix[0]:
                 msg = llm_message(e)
             elif u < cfg.llm_mix[0] + cfg.llm_mix[1]:
-                msg = llm_message(e, thoughts=hint_text(e), begin=begin, end=end)
+                hint = hint_text(e)
+                if rng.random() < 0.5:
+                    hint += lph * max(0, rng.choice(PLACEHOLDER_COUNTS) - len(ltok(hint, add_special_tokens=False)["input_ids"]))
+                msg = llm_message(e, thoughts=hint, begin=begin, end=end)
             else:
                 msg = llm_message(e, thoughts=lph * rng.choice(PLACEHOLDER_COUNTS), begin=begin, end=end)
             pairs.append((render_prompt(ltok, msg), reply))
@@ -327,17 +386,11 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
                              warmup=cfg.warmup, seed=cfg.seed, pad_id=ltok.pad_token_id, bf16=cfg.bf16,
                              log=log, name="llm")
 
-        # 4. assistant: each problem once, half plain prompts, half with N placeholders -> hint
-        ph = ASSISTANT_SPECIALS["placeholder"]
-        pairs = []
-        for e in train:
-            reply = hint_text(e) + a_eot
-            if rng.random() < 0.5:
-                pairs.append((render_prompt(atok, assistant_message(e)), reply))
-            else:
-                n = rng.choice(PLACEHOLDER_COUNTS)
-                pairs.append((render_prompt(atok, assistant_message(e, placeholders=ph * n)), reply))
-        asst_seqs = _encode_pairs(atok, pairs)
+        # 4. assistant (the real world's pack sizes): each problem once; 30% plain prompts -> hint
+        #    text, 70% with N placeholders, where slot j also learns hint token j (then filler)
+        ph_id = atok.convert_tokens_to_ids(ASSISTANT_SPECIALS["placeholder"])
+        asst_seqs = [assistant_sequence(atok, e, 0 if rng.random() < 0.3 else rng.choice(PLACEHOLDER_COUNTS), ph_id)
+                     for e in train]
         torch.manual_seed(cfg.seed + 1)
         asst = Qwen2ForCausalLM(_assistant_config(cfg, atok))
         log(f"assistant: {sum(p.numel() for p in asst.parameters())} params, {len(asst_seqs)} sequences")
@@ -361,7 +414,8 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
             acc["seconds"] = round(time.time() - t0, 1)
             log(f"evaluation: {acc['seconds']:.0f}s")
             log(f"test accuracy: no hint {acc['no_hint']}, gold hint {acc['gold_hint']}, "
-                f"assistant hint {acc['assistant_hint']} (assistant hint exact {acc['assistant_hint_exact']})")
+                f"assistant hint {acc['assistant_hint']}, slot hint {acc['assistant_slot_hint']} "
+                f"(exact: written {acc['assistant_hint_exact']}, slots {acc['assistant_slot_exact']})")
     finally:
         torch.set_num_threads(old_threads)
 
@@ -370,8 +424,10 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
         "quick": quick,
         "config": asdict(cfg),
         "data": {s: len(r) for s, r in records.items()},
-        "lm_training_problems": len(train),
-        "hint_format": f"first {HINT_STEPS} calculator equations joined by ', ' (e.g. '8*12=96, 96*9=864')",
+        "lm_training_problems": {"llm": len(llm_train), "assistant": len(train)},
+        "hint_format": "the pack size the question leaves out, digits only: '12' for crates ('' when there is no pack)",
+        "pack_sizes": gen.PACK_SIZES,
+        "llm_pack_sizes": f"random {gen.RANDOM_PACK_SIZES[0]}..{gen.RANDOM_PACK_SIZES[1]} (the LLM never sees the real ones)",
         "target_format": "## Step i: ... lines, then 'The answer is \\boxed{N}.', then the end-of-turn token",
         "llm": {"path": "llm", "architecture": "LlamaForCausalLM", "params": sum(p.numel() for p in llm.parameters()),
                 "hidden_size": cfg.llm_hidden, "layers": cfg.llm_layers, "vocab_size": len(ltok),

@@ -1,7 +1,9 @@
 """A tiny, deterministic world of multi-step arithmetic word problems in GSM8K format.
 
 Every problem is a short story about one person and one kind of item: a start quantity
-("has 12 apples", or "has 3 boxes with 4 apples in each", itself one step) followed by
+("has 12 apples"; "has 3 boxes with 4 apples in each" or "has 3 crates of apples", each itself
+one step, where the size of a crate is world knowledge the question does not state, see
+PACK_SIZES) followed by
 operations (buy/find/get, give/lose/sell, "has 3 times as many", "keeps 1/4 of them"), then a
 question. Each operation is one reasoning step. The answer field is GSM8K-shaped: one line per
 step that restates its sentence and computes with a `<<a+b=c>>` calculator annotation
@@ -26,6 +28,13 @@ NAMES = [("Tom", "he"), ("Ann", "she"), ("Sam", "he"), ("Mia", "she"),
          ("Ben", "he"), ("Lily", "she"), ("Max", "he"), ("Zoe", "she")]
 ITEMS = ["apples", "pens", "books", "cards", "eggs", "coins", "stickers", "marbles"]
 CONTAINERS = ["boxes", "bags"]
+# World knowledge that no question states: how many items one of these packs holds
+# ("Tom has 3 crates of eggs." means 3*12 eggs). The mini assistant is trained on this world;
+# the mini LLM only ever sees packs of random sizes, told in a hint (see `random_packs`), so
+# without a hint it has to guess, and an assistant that knows the sizes has something to give.
+PACK_SIZES = {"crates": 12, "packs": 6, "trays": 8, "jars": 5}
+RANDOM_PACK_SIZES = (2, 12)  # the range of pack sizes in the LLM's own training problems
+PACK_SHARE = 0.35  # share of problems that start with packs (explicit boxes: 0.2, plain: 0.45)
 
 MAX_VALUE = 999
 SIZES = ("small", "large")
@@ -53,13 +62,13 @@ class Problem:
 
     name: str
     item: str
-    start: tuple            # ("has", a) or ("boxes", a, b, container)
+    start: tuple            # ("has", a), ("boxes", a, b, container) or ("packs", a, size, pack)
     ops: list = field(default_factory=list)   # [(kind, b, verb template), ...]
     size: str = "small"
 
     def values(self) -> list[int]:
         """All quantities, start first: values()[-1] is the answer."""
-        x = self.start[1] * self.start[2] if self.start[0] == "boxes" else self.start[1]
+        x = self.start[1] * self.start[2] if self.start[0] in ("boxes", "packs") else self.start[1]
         out = [x]
         for kind, b, _ in self.ops:
             x = apply_op(kind, x, b)
@@ -72,7 +81,7 @@ class Problem:
 
     @property
     def n_steps(self) -> int:
-        return len(self.ops) + (1 if self.start[0] == "boxes" else 0)
+        return len(self.ops) + (1 if self.start[0] in ("boxes", "packs") else 0)
 
 
 def apply_op(kind: str, x: int, b: int) -> int:
@@ -114,17 +123,24 @@ def _sample_op(rng: random.Random, x: int, size: str) -> tuple[str, int] | None:
     return None
 
 
-def sample_problem(rng: random.Random, n_steps: int, size: str) -> Problem:
-    """A random problem with exactly `n_steps` reasoning steps at a number-size level."""
+def sample_problem(rng: random.Random, n_steps: int, size: str, random_packs: bool = False) -> Problem:
+    """A random problem with exactly `n_steps` reasoning steps at a number-size level.
+    `random_packs`: packs hold a random number of items instead of PACK_SIZES (the LLM's world)."""
     if n_steps not in STEPS or size not in SIZES:
         raise ValueError(f"n_steps in {STEPS}, size in {SIZES}")
     lv = LEVELS[size]
     while True:
         name, _ = rng.choice(NAMES)
         item = rng.choice(ITEMS)
-        # A "boxes" start is itself one multiplication step.
-        if rng.random() < 0.3:
+        # A "boxes" or "packs" start is itself one multiplication step.
+        u = rng.random()
+        if u < 0.2:
             start = ("boxes", rng.randint(*lv["box_a"]), rng.randint(*lv["box_b"]), rng.choice(CONTAINERS))
+            n_ops = n_steps - 1
+        elif u < 0.2 + PACK_SHARE:
+            pack = rng.choice(sorted(PACK_SIZES))
+            per = rng.randint(*RANDOM_PACK_SIZES) if random_packs else PACK_SIZES[pack]
+            start = ("packs", rng.randint(*lv["box_a"]), per, pack)
             n_ops = n_steps - 1
         else:
             start = ("has", rng.randint(*lv["start"]))
@@ -158,6 +174,9 @@ def sentences(p: Problem) -> list[str]:
     if p.start[0] == "boxes":
         _, a, b, cont = p.start
         parts = [f"{p.name} has {a} {cont} with {b} {p.item} in each."]
+    elif p.start[0] == "packs":  # the pack size is world knowledge: not in the question
+        _, a, _, pack = p.start
+        parts = [f"{p.name} has {a} {pack} of {p.item}."]
     else:
         parts = [f"{p.name} has {p.start[1]} {p.item}."]
     for i, (kind, b, template) in enumerate(p.ops):
@@ -181,7 +200,7 @@ def step_lines(p: Problem) -> list[str]:
     lines = []
     vals = p.values()
     sents = [s.rstrip(".") for s in sentences(p)]
-    if p.start[0] == "boxes":
+    if p.start[0] in ("boxes", "packs"):
         _, a, b, _ = p.start
         lines.append(f"{sents[0]}: {a}*{b}=<<{a}*{b}={vals[0]}>>{vals[0]}.")
     for (kind, b, _), sent, x, y in zip(p.ops, sents[1:], vals[:-1], vals[1:]):
@@ -194,9 +213,10 @@ def to_record(p: Problem) -> dict:
     return {"question": question_text(p), "answer": "\n".join(step_lines(p) + [f"#### {p.answer}"])}
 
 
-def generate(seed: int, n: int, *, steps=STEPS, sizes=SIZES, exclude: set[str] | None = None) -> list[dict]:
+def generate(seed: int, n: int, *, steps=STEPS, sizes=SIZES, exclude: set[str] | None = None,
+             random_packs: bool = False) -> list[dict]:
     """`n` distinct records (unique question texts, none in `exclude`), levels cycling evenly
-    over steps x sizes."""
+    over steps x sizes. `random_packs`: the LLM's world, where packs have random sizes."""
     rng = random.Random(seed)
     levels = [(s, z) for s in steps for z in sizes]
     seen: set[str] = set(exclude or ())
@@ -205,7 +225,7 @@ def generate(seed: int, n: int, *, steps=STEPS, sizes=SIZES, exclude: set[str] |
     attempts = 0
     while len(out) < n:
         n_steps, size = levels[i % len(levels)]
-        rec = to_record(sample_problem(rng, n_steps, size))
+        rec = to_record(sample_problem(rng, n_steps, size, random_packs))
         attempts += 1
         if attempts > 50 * n + 1000:
             raise RuntimeError(f"could not find {n} distinct problems")
@@ -225,11 +245,15 @@ def make_splits(seed: int, n_train: int, n_dev: int, n_test: int) -> dict[str, l
             "test": pool[n_train + n_dev:]}
 
 
-def pretraining_records(seed: int, n: int, splits: dict[str, list[dict]]) -> list[dict]:
+def pretraining_records(seed: int, n: int, splits: dict[str, list[dict]], random_packs: bool = False) -> list[dict]:
     """Extra problems for training the mini LMs themselves: the train split plus `n` fresh
-    problems, none of which is a dev or test question (held-out stays held-out)."""
+    problems, none of which is a dev or test question (held-out stays held-out).
+    `random_packs` (the LLM's world): len(train) + n fresh problems whose packs have random
+    sizes, and not the train split itself, so the LLM never learns the real pack sizes."""
     held_out = {r["question"] for k in ("dev", "test") for r in splits.get(k, [])}
     train = splits.get("train", [])
+    if random_packs:
+        return generate(seed + 2_000_003, len(train) + n, exclude=held_out, random_packs=True)
     extra = generate(seed + 1_000_003, n, exclude=held_out | {r["question"] for r in train}) if n else []
     return train + extra
 

@@ -220,7 +220,7 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
         ax.plot(steps, smooth, lw=1.5, color="tab:blue", label=f"train loss (mean of {k})")
         dev = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") is not None]
         if dev:
-            ax.plot(*zip(*dev), marker="o", label="dev loss")
+            ax.plot(*zip(*dev), marker="o", color="tab:orange", label="dev loss")
         ax.set_xlabel("optimizer step")
         ax.set_ylabel("reply loss")
         ax.set_title("SoftCoT projection training")

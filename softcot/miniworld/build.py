@@ -280,7 +280,8 @@ def slot_hints(model, tok, examples, *, n: int = 8, batch_size: int = 100) -> li
 
 def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size: int) -> dict:
     """Held-out greedy accuracy: no hint / gold hint / assistant-written hint / the hint the
-    assistant writes at its slots (SoftCoT's ceiling with a perfect projection), per step count."""
+    assistant writes at its slots (SoftCoT's ceiling with a perfect projection); also per step
+    count and for pack / no-pack problems."""
     begin, end = LLM_SPECIALS["begin"], LLM_SPECIALS["end"]
     asst_hints = greedy_generate(asst, atok, [render_prompt(atok, assistant_message(e)) for e in examples],
                                  max_new_tokens=HINT_MAX_TOKENS, batch_size=batch_size)
@@ -294,7 +295,7 @@ def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size
     res: dict = {"n": len(examples),
                  "assistant_hint_exact": round(sum(h == hint_text(e) for h, e in zip(asst_hints, examples)) / max(1, len(examples)), 4),
                  "assistant_slot_exact": round(sum(h == hint_text(e) for h, e in zip(asst_slots, examples)) / max(1, len(examples)), 4)}
-    by_steps: dict = {}
+    groups: dict = {}
     samples = {}
     for name, msgs in conds.items():
         comps = greedy_generate(llm, ltok, [render_prompt(ltok, m) for m in msgs],
@@ -302,11 +303,11 @@ def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size
         ok = [is_correct(c, e.answer) for c, e in zip(comps, examples)]
         res[name] = round(sum(ok) / max(1, len(ok)), 4)
         for e, o in zip(examples, ok):
-            by_steps.setdefault(str(len(e.steps)), {}).setdefault(name, []).append(o)
-            by_steps.setdefault("pack" if hint_text(e) else "no pack", {}).setdefault(name, []).append(o)
+            groups.setdefault(str(len(e.steps)), {}).setdefault(name, []).append(o)
+            groups.setdefault("pack" if hint_text(e) else "no pack", {}).setdefault(name, []).append(o)
         samples[name] = comps[0]
     res["by_group"] = {k: {n: round(sum(v) / len(v), 4) for n, v in d.items()} | {"n": len(d["no_hint"])}
-                       for k, d in sorted(by_steps.items())}
+                       for k, d in sorted(groups.items())}
     res["sample"] = {"question": examples[0].question, "gold_hint_text": hint_text(examples[0]),
                      "assistant_hint_text": asst_hints[0], "assistant_slot_text": asst_slots[0], **samples} if examples else {}
     return res

@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softcot.config import DecodingConfig, TrainConfig  # noqa: E402
+from softcot.config import DecodingConfig  # noqa: E402
 from softcot.data import load_examples  # noqa: E402
-from softcot.demo import DemoConfig, method_config, per_example, resolve_world  # noqa: E402
+from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate, parse_seeds  # noqa: E402
 from softcot.frozen import load_frozen_lm  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
@@ -78,9 +78,7 @@ def main(argv: list[str] | None = None) -> dict:
         method = build_method(mcfg, models=models)
         dev_loss = None
         if name in ("softcot", "prompt-tuning"):
-            tcfg = TrainConfig(output_dir=str(out / row / "ckpt"), n_thoughts=demo.train_n_thoughts, epochs=demo.epochs,
-                               batch_size=demo.batch_size, lr=demo.lr, warmup_ratio=0.05, schedule="cosine",
-                               bf16=True, seed=42, max_length=512)
+            tcfg = train_config(demo, out / row / "ckpt", len(train_ex), method)
             train(method, dataclasses.replace(tcfg, **t_over), train_ex, dev_ex)
             dev_loss = final_dev_loss(out / row / "ckpt")
         ecfg = EvalConfig(task=demo.task, data_file=world["dev"], output_dir=str(out / row / "eval"), seeds=seeds,

@@ -98,6 +98,14 @@ def method_config(name: str, cfg: DemoConfig, world: dict) -> SoftCoTConfig:
     return mc
 
 
+def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> TrainConfig:
+    """How the demo trains SoftCoT's projection and the prompt-tuning ablation."""
+    return TrainConfig(output_dir=str(output_dir), n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
+                       batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
+                       bf16=method.llm.model.device.type == "cpu", seed=42, max_length=512,
+                       eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
+
+
 def run_demo(cfg: DemoConfig) -> dict:
     t_start = time.time()
     cfg = cfg.sized()
@@ -118,11 +126,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     for name in cfg.method_list():
         method = build_method(method_config(name, cfg, world), models=models)
         if name in TRAINED:
-            tcfg = TrainConfig(output_dir=str(out / name / "ckpt"), n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
-                               batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
-                               bf16=method.llm.model.device.type == "cpu", seed=42, max_length=512,
-                               eval_every=max(1, len(train_ex) // cfg.batch_size // 4))  # dev loss 4x per epoch
-            train(method, tcfg, train_ex, dev_ex)
+            train(method, train_config(cfg, out / name / "ckpt", len(train_ex), method), train_ex, dev_ex)
         ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / name / "eval"), seeds=seeds,
                           batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
         results[name] = evaluate(method, test_ex, ecfg, dec)
@@ -215,7 +219,8 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
         steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
         k = max(1, len(rows) // 20)  # per-batch losses are noisy: show a running mean over k steps
-        smooth = [sum(losses[max(0, i - k + 1):i + 1]) / len(losses[max(0, i - k + 1):i + 1]) for i in range(len(losses))]
+        windows = [losses[max(0, i - k + 1):i + 1] for i in range(len(losses))]
+        smooth = [sum(w) / len(w) for w in windows]
         ax.plot(steps, losses, lw=0.6, alpha=0.35, color="tab:blue")
         ax.plot(steps, smooth, lw=1.5, color="tab:blue", label=f"train loss (mean of {k})")
         dev = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") is not None]

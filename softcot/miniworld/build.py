@@ -54,7 +54,9 @@ from softcot.miniworld.tokenizer import (
 from softcot.prompts import assistant_message, end_of_turn_text, llm_message, render_prompt
 
 HINT_MAX_TOKENS = 32  # Assist-CoT: the assistant writes at most this many tokens
-PLACEHOLDER_COUNTS = (8, 16, 24, 32)  # N the LMs see in training (the hint needs <= 7 slots)
+# N the LMs see in training. The hint needs at most 2 slots; slot states are causal, so fewer
+# slots at test time (the demo's N=4) read the same first slots.
+PLACEHOLDER_COUNTS = (8, 16, 24, 32)
 
 
 # ------------------------------------------------------------------------- texts
@@ -164,7 +166,7 @@ def assistant_sequence(tok, example, n: int, ph_id: int) -> tuple[list[int], lis
     prompt = tok(render_prompt(tok, assistant_message(example, placeholders=ph * n if n else None)),
                  add_special_tokens=False)["input_ids"]
     hint = tok(hint_text(example), add_special_tokens=False)["input_ids"]
-    reply = tok(hint_text(example) + end_of_turn_text(tok), add_special_tokens=False)["input_ids"]
+    reply = hint + tok(end_of_turn_text(tok), add_special_tokens=False)["input_ids"]  # a special token: same ids
     labels = [-100] * len(prompt) + reply
     slots = [i for i, t in enumerate(prompt) if t == ph_id]
     for j, pos in enumerate(slots):  # labels are shifted inside the model: label at pos+1 is read at pos

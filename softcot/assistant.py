@@ -11,6 +11,9 @@ padded so every row's positions start at 0, whatever the model's position-id han
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+
 import torch
 
 from softcot.data import Example
@@ -37,9 +40,19 @@ class Assistant:
         dev = model_device(self.model)
         return enc["input_ids"].to(dev), enc["attention_mask"].to(dev)
 
-    @torch.no_grad()
-    def soft_thoughts(self, examples: list[Example], n: int) -> torch.Tensor:
-        """Hidden states at the N placeholder slots: [B, n, d_assistant], in the model's dtype."""
+    @functools.cached_property
+    def embedding_rms(self) -> float:
+        """Mean RMS of the assistant's token embeddings (scale of SoftCoT++'s [INI] noise)."""
+        w = self.model.get_input_embeddings().weight.detach().float()
+        return float(w.pow(2).mean(-1).sqrt().mean())
+
+    def soft_thoughts(self, examples: list[Example], n: int, *, fill: torch.Tensor | None = None,
+                      repeat: int = 1) -> torch.Tensor:
+        """Hidden states at the n placeholder slots: [B * repeat, n, d_assistant], model dtype.
+
+        fill [repeat, d_a]: replaces the slots' input embeddings, one vector per repeat (SoftCoT++'s
+        [INI]_k; row b*repeat + k is example b with fill k). Runs under the caller's grad mode, so
+        gradients reach `fill` when it requires them (the weights stay frozen)."""
         ids, mask = self.encode(self.prompts(examples, n), "right")  # [B, T]
         slots = (ids == self.placeholder_id) & mask.bool()  # [B, T]
         counts = slots.sum(1)
@@ -49,11 +62,19 @@ class Assistant:
                 f"example {examples[bad].id!r}: found {int(counts[bad])} assistant placeholder tokens "
                 f"{self.placeholder!r}, expected {n} (does the question contain that token?)"
             )
+        inputs: dict = {"input_ids": ids}
+        if fill is not None or repeat > 1:
+            emb = self.model.get_input_embeddings()(ids)  # [B, T, d_a]
+            emb, mask, slots = (x.repeat_interleave(repeat, 0) for x in (emb, mask, slots))  # [B*r, T, ...]
+            if fill is not None:
+                per_row = fill.to(emb.dtype).repeat(len(examples), 1)  # [B*r, d_a]: row b*r+k -> fill k
+                emb = torch.where(slots.unsqueeze(-1), per_row.unsqueeze(1), emb)
+            inputs = {"inputs_embeds": emb}
         want_all = self.layer != -1
-        out = self.model.base_model(input_ids=ids, attention_mask=mask, output_hidden_states=want_all)
-        h = out.hidden_states[self.layer] if want_all else out.last_hidden_state  # [B, T, d_a]
-        # Boolean indexing walks rows in order, so the slots come back as [B*n, d_a] -> [B, n, d_a].
-        return h[slots].view(len(examples), n, -1)
+        out = self.model.base_model(**inputs, attention_mask=mask, output_hidden_states=want_all)
+        h = out.hidden_states[self.layer] if want_all else out.last_hidden_state  # [B*r, T, d_a]
+        # Boolean indexing walks rows in order, so the slots come back as [B*r*n, d_a] -> [B*r, n, d_a].
+        return h[slots].view(len(examples) * repeat, n, -1)
 
     @torch.no_grad()
     def write_hints(self, examples: list[Example], max_new_tokens: int = 64) -> list[str]:
@@ -68,3 +89,31 @@ class Assistant:
             temperature=None, top_p=None, top_k=None,
         )
         return [t.strip() for t in self.tok.batch_decode(out[:, ids.shape[1]:], skip_special_tokens=True)]
+
+
+class ThoughtCache:
+    """The frozen assistant's soft thoughts, computed once per example: owned by a training run
+    (never by a method, so nothing leaks into evaluation). Keyed by content (the assistant's
+    rendered prompt, N and the layer), so two files that reuse an id cannot collide."""
+
+    def __init__(self, assistant: Assistant) -> None:
+        self.assistant = assistant
+        self.store: dict[str, torch.Tensor] = {}
+
+    def key(self, prompt: str, n: int) -> str:
+        return hashlib.sha1(f"{self.assistant.layer}|{n}|{prompt}".encode()).hexdigest()
+
+    @torch.no_grad()
+    def get(self, examples: list[Example], n: int) -> torch.Tensor:
+        """[B, n, d_a] thoughts, computing only the examples not seen yet."""
+        keys = [self.key(p, n) for p in self.assistant.prompts(examples, n)]
+        missing = [(k, ex) for k, ex in zip(keys, examples) if k not in self.store]
+        if missing:
+            fresh = self.assistant.soft_thoughts([ex for _, ex in missing], n)
+            self.store.update((k, t) for (k, _), t in zip(missing, fresh))
+        return torch.stack([self.store[k] for k in keys])
+
+    def fill(self, examples: list[Example], n: int, batch_size: int) -> None:
+        """Compute every example's thoughts ahead of the first epoch, batched."""
+        for i in range(0, len(examples), batch_size):
+            self.get(examples[i : i + batch_size], n)

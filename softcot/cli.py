@@ -1,27 +1,29 @@
-"""The `softcot` command. Flags are generated from the config dataclasses, so the CLI, the Python
-API and YAML presets (`--preset file.yaml` with sections model/train/decoding) share one source.
+"""The `softcot` command. Flags are generated from the config dataclasses (their help and allowed
+values included), so the CLI, the Python API and YAML presets (`--preset file.yaml` with sections
+model / train / eval / decoding) share one source.
 
+    softcot methods                                   # every method with a one-line description
     softcot train --assistant A --llm L --task gsm8k --train-file train.jsonl --output-dir runs/x
     softcot generate --checkpoint runs/x --question "Tom has 3 apples ..." --n-thoughts 4
-    softcot generate --method zero-shot-cot --llm L --task gsm8k --input-file test.jsonl
-    softcot import-reference --projection-bin projection.bin --assistant A --llm L --output-dir runs/ref
     softcot eval --checkpoint runs/x --task gsm8k --data-file test.jsonl --do-sample --seeds 41-45
-    softcot report runs/a/eval runs/b/eval --out report/
+    softcot report runs/demo --out report/
     softcot demo [--quick]
 
-Bad input ends with one line `softcot: error: ...` and exit code 2.
+Bad input ends with one line `softcot: error: ...` and exit code 2. Only the standard library and
+the config module load before a command runs, so `--help` is instant.
 """
 from __future__ import annotations
 
 import argparse
 import dataclasses
 import json
+import logging
 import sys
-from pathlib import Path
 from typing import Any, Callable
 
-from softcot.config import DecodingConfig, SoftCoTConfig, TrainConfig, from_dict, load_yaml_preset
-from softcot.errors import SoftCoTError
+from softcot.config import SECTIONS, DecodingConfig, EvalConfig, ModelConfig, TrainConfig, from_dict, load_yaml_preset
+from softcot.errors import ConfigError, SoftCoTError
+from softcot.tasks import TASKS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
 
@@ -37,28 +39,50 @@ def command(name: str, help: str):
 
 
 # ---- dataclass <-> argparse ------------------------------------------------------------------
-def add_dataclass_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), rename: dict | None = None) -> None:
-    """One flag per field (`--field-name`); `rename` maps a field to another flag/dest when two
-    dataclasses share a name (train: the model's inference N is `--infer-n-thoughts`)."""
-    group = p.add_argument_group(cls.__name__)
+def _flag_type(default: Any) -> Callable[[str], Any]:
+    return type(default) if isinstance(default, (int, float)) and not isinstance(default, bool) else str
+
+
+def add_dataclass_args(p: argparse.ArgumentParser, cls: type, skip: tuple[str, ...] = (), prefix: str = "") -> None:
+    """One flag per field (`--field-name`, help and choices from the field); a config section
+    (ModelConfig.lora) becomes `--lora-r`, `--lora-alpha`, ..."""
+    group = p.add_argument_group(prefix.rstrip("_") or cls.__name__)
     for f in dataclasses.fields(cls):
         if f.name in skip:
             continue
-        dest = (rename or {}).get(f.name, f.name)
-        flag = "--" + dest.replace("_", "-")
         default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+        if dataclasses.is_dataclass(default):
+            add_dataclass_args(p, type(default), prefix=f"{prefix}{f.name}_")
+            continue
+        dest = prefix + f.name
+        flag = "--" + dest.replace("_", "-")
+        help_text = f"{f.metadata.get('help', '')} (default: {default!r})".strip()
         if isinstance(default, bool):
-            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None)
+            group.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction, default=None, help=help_text)
         else:
-            typ = type(default) if isinstance(default, (int, float)) else str  # lists parse in __post_init__
-            group.add_argument(flag, dest=dest, type=typ, default=None, help=f"(default: {default!r})")
+            choices = f.metadata.get("choices")
+            if f.name == "method" and cls is ModelConfig:
+                from softcot.methods import METHOD_NAMES  # no torch: the registry imports lazily
+
+                choices = METHOD_NAMES
+            group.add_argument(flag, dest=dest, type=_flag_type(default), default=None, choices=choices,
+                               metavar=None if choices else f.name.upper(), help=help_text)
 
 
-def dataclass_from(cls: type, args: argparse.Namespace, preset: dict[str, Any], section: str, rename: dict | None = None, **forced):
+def dataclass_from(cls: type, args: argparse.Namespace, preset: dict[str, Any], section: str, prefix: str = "", **forced):
     """Defaults < preset section < command-line flags < forced values."""
     data = dict(preset.get(section) or {})
     for f in dataclasses.fields(cls):
-        v = getattr(args, (rename or {}).get(f.name, f.name), None)
+        if f.name in SECTIONS and cls is ModelConfig:
+            sub = data.get(f.name) or {}
+            for g in dataclasses.fields(SECTIONS[f.name]):
+                v = getattr(args, f"{f.name}_{g.name}", None)
+                if v is not None:
+                    sub = {**sub, g.name: v}
+            if sub:
+                data[f.name] = sub
+            continue
+        v = getattr(args, prefix + f.name, None)
         if v is not None:
             data[f.name] = v
     data.update({k: v for k, v in forced.items() if v is not None})
@@ -69,79 +93,129 @@ def preset_of(args: argparse.Namespace) -> dict[str, Any]:
     return load_yaml_preset(args.preset) if getattr(args, "preset", None) else {}
 
 
+def check_device(device: str) -> None:
+    """Refuse an unavailable device before any model loads."""
+    if device in ("auto", "cpu"):
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {device}: CUDA is not available in this torch build/machine; use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"--device {device}: only {torch.cuda.device_count()} CUDA device(s) here")
+    elif dev.type != "cpu":
+        raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
+
+
 def examples_from_questions(questions: list[str], task: str):
     from softcot.data import Example
 
     return [Example(id=f"q{i}", task=task, question=q, answer="") for i, q in enumerate(questions)]
 
 
-INFER_N = {"n_thoughts": "infer_n_thoughts"}  # train: --n-thoughts is the training N
+# ---- methods -----------------------------------------------------------------------------------
+def run_methods(args: argparse.Namespace) -> int:
+    from softcot.methods import descriptions, method_class
+
+    for name, text in descriptions().items():
+        print(f"{name:15s} {method_class(name).trains_what or 'training-free':17s} {text}")
+    print("\ntasks: " + ", ".join(TASKS))
+    return 0
 
 
-# ---- train -----------------------------------------------------------------------------
+@command("methods", "list the methods (and tasks) with a one-line description each")
+def add_methods(p: argparse.ArgumentParser) -> None:
+    pass
+
+
+# ---- train -----------------------------------------------------------------------------------
 def run_train(args: argparse.Namespace) -> int:
     from softcot.data import load_examples
-    from softcot.methods import build_method
-    from softcot.train import train
 
     preset = preset_of(args)
-    mcfg = dataclass_from(SoftCoTConfig, args, preset, "model", rename=INFER_N)
+    mcfg = dataclass_from(ModelConfig, args, preset, "model")
     tcfg = dataclass_from(TrainConfig, args, preset, "train")
     if not tcfg.train_file:
-        raise SoftCoTError("--train-file is required (a training file of the task's native format)")
+        raise ConfigError("--train-file is required (a training file of the task's native format)")
+    check_device(args.device)
+    # every input is read and checked before the (slow) model loading
     train_ex = load_examples(mcfg.task, tcfg.train_file, split=tcfg.train_split, limit=tcfg.limit or None)
     dev_ex = load_examples(mcfg.task, tcfg.dev_file, split=tcfg.dev_split) if tcfg.dev_file else None
-    method = build_method(mcfg, args.device)
-    if method.name == "coconut":  # the multi-stage curriculum lives in coconut.py
-        from softcot.methods.coconut import train_coconut
+    from softcot.methods import build_method, method_class
+    from softcot.train import train
 
-        summary = train_coconut(method, tcfg, train_ex, dev_ex)[-1]
-    else:
-        summary = train(method, tcfg, train_ex, dev_ex)
+    method_class(mcfg.method)
+    method = build_method(mcfg, args.device)
+    summary = train(method, tcfg, train_ex, dev_ex)
     print(json.dumps(summary, indent=2))
-    print(f"[softcot] saved to {tcfg.output_dir}")
+    logging.getLogger("softcot").info("saved to %s", tcfg.output_dir)
     return 0
 
 
 @command("train", "train a method's trainable part (SoftCoT: the projection)")
 def add_train(p: argparse.ArgumentParser) -> None:
-    add_dataclass_args(p, SoftCoTConfig, skip=("version",), rename=INFER_N)
+    add_dataclass_args(p, ModelConfig, skip=("version",))
     add_dataclass_args(p, TrainConfig)
 
 
-# ---- generate ----------------------------------------------------------------------------
-def load_or_build(args: argparse.Namespace, preset: dict):
-    from softcot.methods import build_method, load_method
+# ---- generate ----------------------------------------------------------------------------------
+def load_or_build(args: argparse.Namespace, preset: dict, **overrides):
+    """A trained checkpoint (`--checkpoint`) or a method built from the model flags."""
+    from softcot.methods import build_method, load_method, read_checkpoint_config
 
     if args.checkpoint:
-        overrides = {k: getattr(args, k, None) for k in ("n_thoughts", "llm", "assistant", "dtype", "task")}
-        return load_method(args.checkpoint, args.device, **overrides)
-    return build_method(dataclass_from(SoftCoTConfig, args, preset, "model"), args.device)
+        keys = ("n_thoughts", "llm", "assistant", "dtype")
+        ov = {k: getattr(args, k, None) for k in keys}
+        ov.update(overrides)
+        cfg = read_checkpoint_config(args.checkpoint, **ov)  # fails fast on a broken folder
+        from softcot.methods import method_class
+        from pathlib import Path
+
+        weights = Path(args.checkpoint) / method_class(cfg.method).weights_name
+        if method_class(cfg.method).trains_what and not weights.is_file():
+            raise ConfigError(f"{weights}: not found; the checkpoint folder is incomplete")
+        return load_method(args.checkpoint, args.device, **ov)
+    return build_method(dataclass_from(ModelConfig, args, preset, "model", **overrides), args.device)
 
 
 def run_generate(args: argparse.Namespace) -> int:
     from softcot.data import load_examples
+    from softcot.scoring import extract_answer
     from softcot.utils import seed_everything
 
     preset = preset_of(args)
-    method = load_or_build(args, preset)
     dec = dataclass_from(DecodingConfig, args, preset, "decoding")
-    if args.input_file:
-        examples = load_examples(method.cfg.task, args.input_file, limit=args.limit or None)
-    elif args.question:
-        examples = examples_from_questions(args.question, method.cfg.task)
+    if not (args.input_file or args.question):
+        raise ConfigError("give --question TEXT (repeatable) or --input-file FILE")
+    if args.batch_size < 1 or args.limit < 0:
+        raise ConfigError("--batch-size must be >= 1 and --limit >= 0")
+    check_device(args.device)
+    task = args.task or (preset.get("model") or {}).get("task") or "gsm8k"
+    if args.input_file:  # read before loading models: a bad file costs seconds, not minutes
+        examples = load_examples(task, args.input_file, limit=args.limit or None)
     else:
-        raise SoftCoTError("give --question TEXT (repeatable) or --input-file FILE")
+        examples = examples_from_questions(args.question, task)
+    method = load_or_build(args, preset, task=args.task)
     seed_everything(args.seed)
-    out = open(args.output, "w") if args.output else None
+    rows = []
     for i in range(0, len(examples), args.batch_size):
         batch = examples[i : i + args.batch_size]
         for ex, comps in zip(batch, method.generate(batch, dec)):
-            row = {"id": ex.id, "question": ex.question, "completions": comps}
-            print(json.dumps(row, ensure_ascii=False), file=out or sys.stdout, flush=True)
-    if out:
-        out.close()
-        print(f"[softcot] wrote {len(examples)} rows to {args.output}")
+            answers = [extract_answer(c, ex.task, options=ex.options) for c in comps]
+            row = {"id": ex.id, "question": ex.question, "answers": answers, "completions": list(comps)}
+            rows.append(row)
+            if not args.output:
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+    if args.output:
+        from softcot.utils import atomic_write_text
+
+        atomic_write_text(args.output, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+        logging.getLogger("softcot").info("wrote %d rows to %s", len(rows), args.output)
     return 0
 
 
@@ -150,41 +224,42 @@ def add_generate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="folder written by `softcot train`")
     p.add_argument("--question", action="append", help="a question (repeatable)")
     p.add_argument("--input-file", help="a data file of the task's native format")
-    p.add_argument("--limit", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--seed", type=int, default=41)
+    p.add_argument("--limit", type=int, default=0, help=">0 uses only the first LIMIT examples of --input-file")
+    p.add_argument("--batch-size", type=int, default=8, help="questions per generation batch (default: 8)")
+    p.add_argument("--seed", type=int, default=41, help="sampling seed (default: 41)")
     p.add_argument("--output", help="JSONL output (default: stdout)")
-    add_dataclass_args(p, SoftCoTConfig, skip=("version",))
+    add_dataclass_args(p, ModelConfig, skip=("version",))
     add_dataclass_args(p, DecodingConfig)
+    p.set_defaults(task=None)
 
 
-# ---- eval and report ------------------------------------------------------------------------
+# ---- eval and report ------------------------------------------------------------------------------
 def run_eval(args: argparse.Namespace) -> int:
     from softcot.data import load_examples
-    from softcot.evaluate import EvalConfig, evaluate
 
     preset = preset_of(args)
     ecfg = dataclass_from(EvalConfig, args, preset, "eval")
+    dec = dataclass_from(DecodingConfig, args, preset, "decoding")
     if not ecfg.data_file:
-        raise SoftCoTError("--data-file is required (an evaluation file of the task's native format)")
+        raise ConfigError("--data-file is required (an evaluation file of the task's native format)")
+    check_device(args.device)
     examples = load_examples(ecfg.task, ecfg.data_file, split=ecfg.split, limit=ecfg.limit or None)
-    if args.checkpoint is None:
-        args.task = ecfg.task  # the prompt family follows the evaluated task
-    method = load_or_build(args, preset)
-    if method.cfg.task != ecfg.task:
-        method.cfg.task = ecfg.task  # e.g. Date Understanding with the GSM8K projection
-    evaluate(method, examples, ecfg, dataclass_from(DecodingConfig, args, preset, "decoding"))
-    print(f"[softcot] predictions and metrics in {ecfg.output_dir}")
+    from softcot.evaluate import evaluate
+
+    # the prompt family follows the evaluated task (e.g. Date Understanding with a GSM8K projection)
+    method = load_or_build(args, preset, task=ecfg.task)
+    from softcot.evaluate import format_table
+
+    print(format_table(evaluate(method, examples, ecfg, dec)))
+    logging.getLogger("softcot").info("predictions and metrics in %s", ecfg.output_dir)
     return 0
 
 
 @command("eval", "evaluate a method on a task: predictions.jsonl, metrics.json, a table")
 def add_eval(p: argparse.ArgumentParser) -> None:
-    from softcot.evaluate import EvalConfig
-
     p.add_argument("--checkpoint", help="folder written by `softcot train` (else: --method and model flags)")
     add_dataclass_args(p, EvalConfig)
-    add_dataclass_args(p, SoftCoTConfig, skip=("version", "task", "n_thoughts"))
+    add_dataclass_args(p, ModelConfig, skip=("version", "task", "n_thoughts"))
     add_dataclass_args(p, DecodingConfig)
 
 
@@ -195,13 +270,13 @@ def run_report(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("report", "methods x datasets table (mean +- std) and a PNG chart from several eval runs")
+@command("report", "methods x datasets table (mean +- std) and a PNG chart from eval runs")
 def add_report(p: argparse.ArgumentParser) -> None:
-    p.add_argument("runs", nargs="+", help="eval output folders (each with metrics.json)")
+    p.add_argument("runs", nargs="+", help="eval folders, or folders searched for them (e.g. runs/demo)")
     p.add_argument("--out", default="report", help="output folder for report.md, report.json, report.png")
 
 
-# ---- demo ---------------------------------------------------------------------------------
+# ---- demo ---------------------------------------------------------------------------------------
 def run_demo(args: argparse.Namespace) -> int:
     from softcot.demo import DemoConfig, run_demo as demo
 
@@ -216,48 +291,59 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     add_dataclass_args(p, DemoConfig)
 
 
-# ---- import the paper's projection --------------------------------------------------------
+# ---- import the paper's projection -------------------------------------------------------------
 def run_import_reference(args: argparse.Namespace) -> int:
     from softcot.methods import build_method
 
-    cfg = dataclass_from(SoftCoTConfig, args, preset_of(args), "model", method="softcot", projection="linear")
+    check_device(args.device)
+    cfg = dataclass_from(ModelConfig, args, preset_of(args), "model", method="softcot",
+                         projection={"kind": "linear", "norm": "none"})
     method = build_method(cfg, args.device)
     method.load_reference(args.projection_bin)
     method.save(args.output_dir)
-    print(f"[softcot] imported {args.projection_bin} -> {args.output_dir}")
+    logging.getLogger("softcot").info("imported %s -> %s", args.projection_bin, args.output_dir)
     return 0
 
 
 @command("import-reference", "convert the paper's projection.bin into a softcot checkpoint")
 def add_import_reference(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--projection-bin", required=True)
-    p.add_argument("--output-dir", required=True)
-    add_dataclass_args(p, SoftCoTConfig, skip=("version", "method", "projection"))
+    p.add_argument("--projection-bin", required=True, help="the reference code's projection.bin")
+    p.add_argument("--output-dir", required=True, help="checkpoint folder to write")
+    add_dataclass_args(p, ModelConfig, skip=("version", "method", "projection"))
 
 
-# ---- entry point -----------------------------------------------------------------------------
+# ---- entry point ----------------------------------------------------------------------------------
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse's own errors: one line, exit code 2
+        self.exit(2, f"softcot: error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from softcot import __version__
 
-    parser = argparse.ArgumentParser(prog="softcot", description="SoftCoT: soft chain-of-thought for frozen LLMs")
+    parser = _Parser(prog="softcot", description="SoftCoT: soft chain-of-thought for frozen LLMs")
     parser.add_argument("--version", action="version", version=f"softcot {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, add_args, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        p.add_argument("--preset", help="YAML preset with sections model / train / decoding")
-        p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ...")
+        if name != "methods":
+            p.add_argument("--preset", help="YAML preset with sections model / train / eval / decoding (a file "
+                           "or a bundled name, e.g. paper-qwen-gsm8k)")
+            p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ... (default: auto)")
         add_args(p)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from softcot.data import DataError
-
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="[softcot] %(message)s",
+                        stream=sys.stderr)
     try:
         return COMMANDS[args.command][2](args)
-    except (SoftCoTError, DataError) as e:
-        print(f"softcot: error: {e}", file=sys.stderr)
+    except (SoftCoTError, ValueError, OSError) as e:  # DataError is a ValueError; files: OSError
+        msg = " ".join(str(e).split()) or type(e).__name__
+        print(f"softcot: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("softcot: interrupted; run the same command again to resume", file=sys.stderr)

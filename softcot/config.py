@@ -1,10 +1,16 @@
-"""Typed configs: one source for the Python API, the CLI flags and YAML presets.
+"""Typed configs: one source for the Python API, the CLI flags (with their help) and YAML presets.
 
-    cfg = SoftCoTConfig(assistant="Qwen/Qwen2.5-1.5B-Instruct", llm="Qwen/Qwen2.5-7B-Instruct")
-    cfg.to_json("out/softcot_config.json"); SoftCoTConfig.from_json("out/softcot_config.json")
+    cfg = ModelConfig(assistant="Qwen/Qwen2.5-1.5B-Instruct", llm="Qwen/Qwen2.5-7B-Instruct",
+                      projection=ProjectionConfig(norm="match"))
+    cfg.to_json("out/softcot_config.json"); ModelConfig.from_json("out/softcot_config.json")
 
-Every dataclass validates itself in `__post_init__` and raises `ConfigError` (one line, naming
-the field and what was expected).
+Configs are frozen: a built method's settings never change behind its back; derive a new one with
+`dataclasses.replace`. Every dataclass validates itself in `__post_init__` and raises
+`ConfigError` (one line, naming the field and what was expected). Each field's `help` (and
+`choices`) become the CLI flag's description. Method-specific settings live in their own section
+(litgpt-style), e.g. `ModelConfig.lora.r`, flag `--lora-r`, YAML `model: {lora: {r: 8}}`.
+
+This module imports nothing heavy (no torch), so `softcot --help` is instant.
 """
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from softcot.errors import ConfigError
+from softcot.tasks import TASKS
 
 T = TypeVar("T")
 
@@ -22,156 +29,318 @@ DTYPES = ("float32", "bfloat16", "float16", "auto")
 PRESET_DIR = Path(__file__).parent / "configs"
 
 
+def opt(default: Any, help: str, *, choices: tuple | None = None) -> Any:
+    """A config field with its CLI help (and allowed values)."""
+    meta = {"help": help, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: type(default)(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
 
 
-@dataclass
-class SoftCoTConfig:
-    """Everything needed to rebuild a SoftCoT model: saved as `softcot_config.json` beside
-    `projection.safetensors`."""
+def _check_choices(obj: Any, prefix: str = "") -> None:
+    for f in fields(obj):
+        choices = f.metadata.get("choices")
+        if choices and getattr(obj, f.name) not in choices:
+            raise ConfigError(f"{prefix}{f.name} must be one of {list(choices)}, got {getattr(obj, f.name)!r}")
 
-    method: str = "softcot"  # softcot | zero-shot-cot | ... (see `softcot.methods.METHODS`)
-    assistant: str = ""  # local folder or hub id of the frozen assistant LM
-    llm: str = ""  # local folder or hub id of the frozen LLM
-    task: str = "gsm8k"  # task name, picks the prompt family (numeric / choice / yesno)
-    n_thoughts: int = 4  # soft thoughts at inference (the paper: 32 in training, 4 at test)
-    assistant_layer: int = -1  # hidden_states index; -1 = last layer after the final norm
-    projection: str = "linear"  # "linear" | "mlp"
-    projection_hidden: int = 0  # MLP width (0 = the LLM's hidden size)
-    projection_bias: bool = True
-    projection_norm: str = "none"  # "none" | "layernorm" | "match" (rescale to the LLM's embedding RMS)
-    dtype: str = "float32"  # dtype of the frozen LMs; the projection always trains in fp32
-    assistant_placeholder: str | None = None  # None = pick a spare special token of the assistant
-    llm_placeholder: str | None = None  # None = pick a spare special token of the LLM
-    thought_begin: str | None = None  # marker text before the thought block (None = auto)
-    thought_end: str | None = None  # marker text after the thought block (None = auto)
-    version: str = ""  # package version that wrote it (filled on save)
-    # ---- method-specific settings ----
-    # assist-cot
-    hint_tokens: int = 64  # most tokens of the assistant's greedy hard-text hint
-    # lora, coconut (LoRA on the LLM; dropout is 0: the frozen LLM always runs in eval mode)
-    lora_r: int = 8
-    lora_alpha: int = 16
-    lora_targets: str = "q_proj,k_proj,v_proj,o_proj"  # comma-separated module names, or "all-linear"
-    # coconut
-    coconut_thoughts_per_step: int = 2  # c: continuous thoughts that replace one reasoning step
-    coconut_max_stages: int = 3  # curriculum stages 0..max (stage k drops the first k steps)
-    coconut_stage: int = 0  # the stage this model is at: stage * c thoughts in training and inference
-    # softcot-pp (SoftCoT++)
-    num_chains: int = 10  # K soft-thought chains, one learnable [INI]_k each
-    contrastive_weight: float = 0.1  # lambda of the InfoNCE diversity term
-    contrastive_temperature: float = 0.1  # tau of the InfoNCE term (cosine similarities / tau)
-    ini_noise: float = 0.1  # [INI]_k = placeholder embedding + ini_noise * RMS * N(0, 1)
-    # prompt-tuning
-    prompt_tokens: int = 32  # learned LLM-space vectors; a run with n thoughts uses the first n
-    prompt_init: str = "vocab"  # "vocab" (random token embeddings) | "placeholder" (+ small noise)
+
+# ---- method sections ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ProjectionConfig:
+    """SoftCoT / SoftCoT++ projection: assistant hidden size -> LLM embedding size."""
+
+    kind: str = opt("linear", "projection network: one Linear (the paper) or a 2-layer MLP", choices=("linear", "mlp"))
+    hidden: int = opt(0, "MLP width (0 = the LLM's hidden size)")
+    bias: bool = opt(True, "bias in the projection's Linear layers")
+    norm: str = opt("match", "output norm: 'match' rescales to the LLM's embedding RMS (best in the dev sweep: "
+                    "+16.1 points vs +4.1 for 'none')", choices=("none", "layernorm", "match"))
 
     def __post_init__(self) -> None:
+        _check_choices(self, "projection.")
+        _check(self.hidden >= 0, f"projection.hidden must be >= 0, got {self.hidden}")
+
+
+@dataclass(frozen=True)
+class AssistCoTConfig:
+    hint_tokens: int = opt(64, "most tokens of the assistant's greedy hard-text hint")
+
+    def __post_init__(self) -> None:
+        _check(self.hint_tokens >= 1, f"assist_cot.hint_tokens must be >= 1, got {self.hint_tokens}")
+
+
+@dataclass(frozen=True)
+class LoRAConfig:
+    r: int = opt(8, "LoRA rank")
+    alpha: int = opt(16, "LoRA alpha (scale = alpha / r)")
+    targets: str = opt("q_proj,k_proj,v_proj,o_proj", "comma-separated module names, or 'all-linear'")
+
+    def __post_init__(self) -> None:
+        _check(self.r >= 1, f"lora.r must be >= 1, got {self.r}")
+        _check(self.alpha > 0, f"lora.alpha must be > 0, got {self.alpha}")
+        _check(bool(self.targets.strip(" ,")), "lora.targets must name modules, e.g. 'q_proj,v_proj' or 'all-linear'")
+
+
+@dataclass(frozen=True)
+class CoconutConfig:
+    thoughts_per_step: int = opt(2, "c: continuous thoughts that replace one reasoning step")
+    max_stages: int = opt(3, "curriculum stages 0..max (stage k drops the first k steps)")
+    stage: int = opt(0, "the stage a checkpoint is at: stage * c thoughts at inference (set by training)")
+
+    def __post_init__(self) -> None:
+        _check(self.thoughts_per_step >= 1, f"coconut.thoughts_per_step must be >= 1, got {self.thoughts_per_step}")
+        _check(self.max_stages >= 0, f"coconut.max_stages must be >= 0, got {self.max_stages}")
+        _check(0 <= self.stage <= self.max_stages,
+               f"coconut.stage must be in 0..coconut.max_stages={self.max_stages}, got {self.stage}")
+
+
+@dataclass(frozen=True)
+class SoftCoTPPConfig:
+    num_chains: int = opt(10, "K soft-thought chains per question, one learnable [INI]_k each")
+    contrastive_weight: float = opt(0.1, "lambda of the InfoNCE diversity term")
+    contrastive_temperature: float = opt(0.1, "tau of the InfoNCE term (cosine similarities / tau)")
+    ini_noise: float = opt(0.1, "[INI]_k = placeholder embedding + ini_noise * RMS * N(0, 1)")
+
+    def __post_init__(self) -> None:
+        _check(self.num_chains >= 1, f"softcot_pp.num_chains must be >= 1, got {self.num_chains}")
+        _check(self.contrastive_weight >= 0, f"softcot_pp.contrastive_weight must be >= 0, got {self.contrastive_weight}")
+        _check(self.contrastive_temperature > 0,
+               f"softcot_pp.contrastive_temperature must be > 0, got {self.contrastive_temperature}")
+        _check(self.ini_noise > 0, f"softcot_pp.ini_noise must be > 0 (equal chains stay equal), got {self.ini_noise}")
+
+
+@dataclass(frozen=True)
+class PromptTuningConfig:
+    tokens: int = opt(32, "learned LLM-space vectors; a run with n thoughts uses the first n")
+    init: str = opt("vocab", "initial vectors: random token embeddings, or the placeholder's plus noise",
+                    choices=("vocab", "placeholder"))
+
+    def __post_init__(self) -> None:
+        _check_choices(self, "prompt_tuning.")
+        _check(self.tokens >= 1, f"prompt_tuning.tokens must be >= 1, got {self.tokens}")
+
+
+SECTIONS: dict[str, type] = {"projection": ProjectionConfig, "assist_cot": AssistCoTConfig, "lora": LoRAConfig,
+                             "coconut": CoconutConfig, "softcot_pp": SoftCoTPPConfig,
+                             "prompt_tuning": PromptTuningConfig}
+# Flat keys of configs written before the sections existed (old softcot_config.json, presets).
+LEGACY_KEYS = {"projection": ("projection", "kind"), "projection_hidden": ("projection", "hidden"),
+               "projection_bias": ("projection", "bias"), "projection_norm": ("projection", "norm"),
+               "hint_tokens": ("assist_cot", "hint_tokens"), "lora_r": ("lora", "r"),
+               "lora_alpha": ("lora", "alpha"), "lora_targets": ("lora", "targets"),
+               "coconut_thoughts_per_step": ("coconut", "thoughts_per_step"),
+               "coconut_max_stages": ("coconut", "max_stages"), "coconut_stage": ("coconut", "stage"),
+               "num_chains": ("softcot_pp", "num_chains"), "contrastive_weight": ("softcot_pp", "contrastive_weight"),
+               "contrastive_temperature": ("softcot_pp", "contrastive_temperature"),
+               "ini_noise": ("softcot_pp", "ini_noise"), "prompt_tokens": ("prompt_tuning", "tokens"),
+               "prompt_init": ("prompt_tuning", "init")}
+
+
+# ---- the model ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a method: saved as `softcot_config.json` beside its tensors."""
+
+    method: str = opt("softcot", "the method (`softcot methods` lists them)")
+    assistant: str = opt("", "local folder or hub id of the frozen assistant LM")
+    llm: str = opt("", "local folder or hub id of the frozen LLM")
+    task: str = opt("gsm8k", "task: picks the prompt family and the answer scoring", choices=tuple(TASKS))
+    n_thoughts: int = opt(4, "soft thoughts N at inference (the paper: 32 in training, 4 at test)")
+    assistant_layer: int = opt(-1, "assistant hidden_states index for the thoughts; -1 = last layer after the final norm")
+    thought_block: str = opt("preamble", "LLM thought block: a hint sentence + markers + slots, markers + slots, "
+                             "or the slots alone", choices=("preamble", "markers", "slots"))
+    dtype: str = opt("float32", "dtype of the frozen LMs; the trainable part always stays fp32", choices=DTYPES)
+    assistant_placeholder: str | None = opt(None, "assistant slot token (default: chosen from its vocabulary, logged)")
+    llm_placeholder: str | None = opt(None, "LLM slot token (default: chosen from its vocabulary, logged)")
+    thought_begin: str | None = opt(None, "marker text before the thought block (default: a spare special token)")
+    thought_end: str | None = opt(None, "marker text after the thought block (default: a spare special token)")
+    version: str = opt("", "package version that wrote the checkpoint (filled on save)")
+    projection: ProjectionConfig = field(default_factory=ProjectionConfig)
+    assist_cot: AssistCoTConfig = field(default_factory=AssistCoTConfig)
+    lora: LoRAConfig = field(default_factory=LoRAConfig)
+    coconut: CoconutConfig = field(default_factory=CoconutConfig)
+    softcot_pp: SoftCoTPPConfig = field(default_factory=SoftCoTPPConfig)
+    prompt_tuning: PromptTuningConfig = field(default_factory=PromptTuningConfig)
+
+    def __post_init__(self) -> None:
+        for name, cls in SECTIONS.items():  # sections given as dicts (JSON, YAML) become dataclasses
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                object.__setattr__(self, name, from_dict(cls, value, source=f"model.{name}"))
+            _check(isinstance(getattr(self, name), cls), f"{name} must be a {cls.__name__} or a mapping")
+        _check_choices(self)
         _check(self.n_thoughts >= 1, f"n_thoughts must be >= 1, got {self.n_thoughts}")
-        _check(self.projection in ("linear", "mlp"), f"projection must be 'linear' or 'mlp', got {self.projection!r}")
-        _check(
-            self.projection_norm in ("none", "layernorm", "match"),
-            f"projection_norm must be 'none', 'layernorm' or 'match', got {self.projection_norm!r}",
-        )
-        _check(self.projection_hidden >= 0, f"projection_hidden must be >= 0, got {self.projection_hidden}")
-        _check(self.dtype in DTYPES, f"dtype must be one of {DTYPES}, got {self.dtype!r}")
-        # ---- method-specific settings ----
-        _check(self.hint_tokens >= 1, f"hint_tokens must be >= 1, got {self.hint_tokens}")
-        _check(self.lora_r >= 1, f"lora_r must be >= 1, got {self.lora_r}")
-        _check(self.lora_alpha > 0, f"lora_alpha must be > 0, got {self.lora_alpha}")
-        _check(bool(self.lora_targets.strip(" ,")), "lora_targets must name modules, e.g. 'q_proj,v_proj' or 'all-linear'")
-        _check(self.coconut_thoughts_per_step >= 1, f"coconut_thoughts_per_step must be >= 1, got {self.coconut_thoughts_per_step}")
-        _check(self.coconut_max_stages >= 0, f"coconut_max_stages must be >= 0, got {self.coconut_max_stages}")
-        _check(
-            0 <= self.coconut_stage <= self.coconut_max_stages,
-            f"coconut_stage must be in 0..coconut_max_stages={self.coconut_max_stages}, got {self.coconut_stage}",
-        )
-        _check(self.num_chains >= 1, f"num_chains must be >= 1, got {self.num_chains}")
-        _check(self.contrastive_weight >= 0, f"contrastive_weight must be >= 0, got {self.contrastive_weight}")
-        _check(self.contrastive_temperature > 0, f"contrastive_temperature must be > 0, got {self.contrastive_temperature}")
-        _check(self.ini_noise > 0, f"ini_noise must be > 0 (chains that start equal stay equal), got {self.ini_noise}")
-        _check(self.prompt_tokens >= 1, f"prompt_tokens must be >= 1, got {self.prompt_tokens}")
-        _check(self.prompt_init in ("vocab", "placeholder"), f"prompt_init must be 'vocab' or 'placeholder', got {self.prompt_init!r}")
 
     def to_json(self, path: str | Path) -> None:
         save_json(self, path)
 
     @classmethod
-    def from_json(cls, path: str | Path) -> "SoftCoTConfig":
+    def from_json(cls, path: str | Path) -> "ModelConfig":
         return load_json(cls, path)
 
 
-@dataclass
-class TrainConfig:
-    """How the projection (or any trainable method) is trained."""
+SoftCoTConfig = ModelConfig  # the name of the first releases
 
-    train_file: str = ""
-    train_split: str | None = None  # split inside the training file (e.g. StrategyQA "train")
-    output_dir: str = "runs/softcot"
-    dev_file: str | None = None  # None: hold out `dev_fraction` of the training file
-    dev_split: str | None = None
-    dev_fraction: float = 0.05
-    n_thoughts: int = 32  # soft thoughts during training (the paper: 32)
-    epochs: int = 10
-    max_steps: int = 0  # >0 stops after this many optimizer steps
-    batch_size: int = 8
-    grad_accum: int = 1
-    lr: float = 2e-5
-    weight_decay: float = 0.0
-    warmup_ratio: float = 0.03
-    schedule: str = "linear"  # "linear" | "cosine" | "constant" decay after warmup
-    max_grad_norm: float = 1.0
-    bf16: bool = False  # bf16 autocast of the frozen LMs' forward passes
-    gradient_checkpointing: bool = False
-    cache_thoughts: bool = True  # the assistant is frozen: compute each example's thoughts once
-    limit: int = 0  # >0 uses only the first `limit` training examples
-    max_length: int = 1024  # longest prompt + target in tokens (longer examples are truncated)
-    seed: int = 42
-    save_every: int = 0  # also checkpoint every k optimizer steps (0 = each epoch end only)
-    eval_every: int = 0  # dev loss every k steps (0 = each epoch end)
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a method's trainable part is trained."""
+
+    train_file: str = opt("", "training file of the task's native format (or hf:NAME[:CONFIG])")
+    train_split: str | None = opt(None, "split inside the training file (e.g. StrategyQA 'train')")
+    output_dir: str = opt("runs/softcot", "checkpoint folder (resumed when it holds the same run)")
+    dev_file: str | None = opt(None, "dev file (default: hold out dev_fraction of the training file)")
+    dev_split: str | None = opt(None, "split inside the dev file")
+    dev_fraction: float = opt(0.05, "fraction of the training file held out as dev when no dev file is given")
+    train_n_thoughts: int = opt(32, "soft thoughts N during training (the paper: 32)")
+    epochs: int = opt(10, "passes over the training set")
+    max_steps: int = opt(0, ">0 stops after this many optimizer steps")
+    batch_size: int = opt(8, "examples per micro-batch")
+    grad_accum: int = opt(1, "micro-batches per optimizer step")
+    lr: float = opt(2e-5, "peak learning rate (AdamW)")
+    weight_decay: float = opt(0.0, "AdamW weight decay")
+    warmup_ratio: float = opt(0.03, "fraction of the steps spent warming up linearly")
+    schedule: str = opt("linear", "decay after warmup", choices=("linear", "cosine", "constant"))
+    max_grad_norm: float = opt(1.0, "gradient clipping norm")
+    bf16: bool = opt(False, "bf16 autocast of the frozen LMs (use on GPUs and CPUs with native bf16)")
+    gradient_checkpointing: bool = opt(False, "checkpoint the frozen LLM's layers (less memory, more time)")
+    cache_thoughts: bool = opt(True, "compute the frozen assistant's thoughts once per example, before the first epoch")
+    limit: int = opt(0, ">0 uses only the first `limit` training examples")
+    max_length: int = opt(1024, "longest prompt + target in tokens (longer targets are truncated)")
+    seed: int = opt(42, "seed of the data order, the dev split and initialisation")
+    save_every: int = opt(0, "also checkpoint every k optimizer steps (0 = each epoch end only)")
+    eval_every: int = opt(0, "dev loss every k steps (0 = each epoch end)")
 
     def __post_init__(self) -> None:
-        _check(self.n_thoughts >= 1, f"n_thoughts must be >= 1, got {self.n_thoughts}")
+        _check_choices(self)
+        _check(self.train_n_thoughts >= 1, f"train_n_thoughts must be >= 1, got {self.train_n_thoughts}")
         _check(self.epochs >= 1 or self.max_steps > 0, "epochs must be >= 1 (or set max_steps)")
+        _check(self.max_steps >= 0, f"max_steps must be >= 0, got {self.max_steps}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.grad_accum >= 1, f"grad_accum must be >= 1, got {self.grad_accum}")
         _check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        _check(self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}")
+        _check(0 <= self.warmup_ratio < 1, f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        _check(self.max_grad_norm > 0, f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         _check(0 <= self.dev_fraction < 1, f"dev_fraction must be in [0, 1), got {self.dev_fraction}")
-        _check(self.schedule in ("linear", "cosine", "constant"), f"schedule must be linear|cosine|constant, got {self.schedule!r}")
+        _check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
+        _check(self.max_length >= 8, f"max_length must be >= 8, got {self.max_length}")
+        _check(self.save_every >= 0 and self.eval_every >= 0, "save_every and eval_every must be >= 0")
 
 
-@dataclass
+@dataclass(frozen=True)
 class DecodingConfig:
     """Batched greedy or sampled decoding."""
 
-    max_new_tokens: int = 1024
-    min_new_tokens: int = 0  # forces length (benchmarks)
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = 0  # 0 = off
-    num_samples: int = 1  # completions per question
+    max_new_tokens: int = opt(1024, "most new tokens per completion")
+    min_new_tokens: int = opt(0, "fewest new tokens (forces the length; benchmarks)")
+    do_sample: bool = opt(False, "sample instead of greedy decoding")
+    temperature: float = opt(1.0, "sampling temperature")
+    top_p: float = opt(1.0, "nucleus sampling mass (1 = off)")
+    top_k: int = opt(0, "top-k sampling (0 = off)")
+    num_samples: int = opt(1, "completions per question (majority vote; needs sampling)")
 
     def __post_init__(self) -> None:
         _check(self.max_new_tokens >= 1, f"max_new_tokens must be >= 1, got {self.max_new_tokens}")
+        _check(0 <= self.min_new_tokens <= self.max_new_tokens,
+               f"min_new_tokens must be in 0..max_new_tokens={self.max_new_tokens}, got {self.min_new_tokens}")
         _check(self.temperature > 0, f"temperature must be > 0, got {self.temperature}")
         _check(0 < self.top_p <= 1, f"top_p must be in (0, 1], got {self.top_p}")
+        _check(self.top_k >= 0, f"top_k must be >= 0, got {self.top_k}")
         _check(self.num_samples >= 1, f"num_samples must be >= 1, got {self.num_samples}")
         _check(self.do_sample or self.num_samples == 1, "num_samples > 1 needs sampling (do_sample=True)")
 
 
+@dataclass(frozen=True)
+class EvalConfig:
+    """Which data a method is evaluated on, over which seeds, and how it is scored."""
+
+    task: str = opt("gsm8k", "task of the evaluation file", choices=tuple(TASKS))
+    data_file: str = opt("", "evaluation file of the task's native format (or hf:NAME[:CONFIG])")
+    split: str | None = opt(None, "split inside the data file (e.g. StrategyQA 'test')")
+    output_dir: str = opt("runs/eval", "folder for predictions.jsonl, metrics.json, summary.md (resumed)")
+    seeds: list = opt([41, 42, 43, 44, 45], "sampling seeds: '41,42' or '41-45' (greedy uses the first)")
+    batch_size: int = opt(16, "questions per generation batch")
+    limit: int = opt(0, ">0 evaluates the first `limit` examples only")
+    n_thoughts: int = opt(0, "soft thoughts N at inference (0 = the checkpoint's)")
+    scoring: str = opt("default", "answer extraction (see softcot.scoring)", choices=("default", "reference", "strict"))
+
+    def __post_init__(self) -> None:
+        if isinstance(self.seeds, (str, int)):
+            object.__setattr__(self, "seeds", parse_seeds(str(self.seeds)))
+        object.__setattr__(self, "seeds", list(self.seeds))
+        _check_choices(self)
+        _check(len(self.seeds) >= 1, "seeds must name at least one seed")
+        _check(len(set(self.seeds)) == len(self.seeds), f"seeds must not repeat, got {self.seeds}")
+        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        _check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
+        _check(self.n_thoughts >= 0, f"n_thoughts must be >= 0, got {self.n_thoughts}")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """"41,42" or "41-45" -> [41, 42, ...]; a reversed range is an error."""
+    seeds: list[int] = []
+    try:
+        for part in text.split(","):
+            lo, _, hi = part.strip().partition("-")
+            if hi and int(hi) < int(lo):
+                raise ConfigError(f"--seeds {text!r}: range {part.strip()!r} is reversed; expected LOW-HIGH")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ConfigError(f"--seeds {text!r}: expected integers like '41,42' or '41-45'") from None
+    return seeds
+
+
+# ---- dict / JSON / YAML I/O --------------------------------------------------------------------------
 def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
 
 
 def from_dict(cls: type[T], data: dict, *, source: str = "config") -> T:
-    """Build a dataclass from a dict, rejecting unknown keys with a clear message."""
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
+    """Build a dataclass from a dict, rejecting unknown keys and wrong types with a clear message."""
+    _check(isinstance(data, dict), f"{source}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    data = dict(data)
+    if cls is ModelConfig:  # flat keys of older configs move into their section
+        for old, (sec, key) in LEGACY_KEYS.items():
+            if old in data and not (old == "projection" and isinstance(data[old], dict)):
+                current = data.get(sec) or {}
+                current = to_dict(current) if dataclasses.is_dataclass(current) else dict(current)
+                data[sec] = {**current, key: data.pop(old)}
+    if cls is TrainConfig and "n_thoughts" in data:  # the training N's name before it said so
+        data.setdefault("train_n_thoughts", data.pop("n_thoughts"))
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(data) - set(known))
     _check(not unknown, f"{source}: unknown key(s) {unknown} for {cls.__name__}; expected some of {sorted(known)}")
-    return cls(**data)
+    for k, v in data.items():
+        default = known[k].default if known[k].default is not dataclasses.MISSING else known[k].default_factory()
+        _check(_type_ok(default, v), f"{source}: {k} should be {type(default).__name__}, got {v!r}")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ConfigError(f"{source}: {e}") from None
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    """Loose type check of one value against its field's default (None defaults accept str)."""
+    if default is None or value is None:
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, int):
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, (list, str, int)) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(default):
+        return isinstance(value, (dict, type(default)))
+    return True
 
 
 def save_json(obj: Any, path: str | Path) -> None:
@@ -184,9 +353,11 @@ def load_json(cls: type[T], path: str | Path) -> T:
     path = Path(path)
     _check(path.is_file(), f"{path}: config file not found")
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as e:
         raise ConfigError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; expected a JSON config") from None
     _check(isinstance(data, dict), f"{path}: expected a JSON object")
     return from_dict(cls, data, source=str(path))
 
@@ -206,11 +377,15 @@ def load_yaml_preset(path: str | Path) -> dict[str, Any]:
         path = bundled
     _check(path.is_file(), f"{path}: preset not found; expected a YAML file or one of {bundled_presets()}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     _check(isinstance(data, dict), f"{path}: expected a mapping at top level")
+    for sec, value in data.items():
+        _check(isinstance(value, dict), f"{path}: section {sec!r} should be a mapping, got {type(value).__name__}")
     return data
 
 
-__all__ = ["SoftCoTConfig", "TrainConfig", "DecodingConfig", "to_dict", "from_dict", "field"]
+__all__ = ["ModelConfig", "SoftCoTConfig", "ProjectionConfig", "AssistCoTConfig", "LoRAConfig", "CoconutConfig",
+           "SoftCoTPPConfig", "PromptTuningConfig", "TrainConfig", "DecodingConfig", "EvalConfig", "parse_seeds",
+           "to_dict", "from_dict", "opt"]

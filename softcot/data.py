@@ -56,6 +56,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from softcot.scoring import normalize_number
+from softcot.tasks import TASKS
 
 LETTERS = "ABCDEFGHIJ"
 PAPER_TRAIN_FRACTION = 0.8  # StrategyQA: first 80 % train, last 20 % test, by file order
@@ -424,10 +425,9 @@ def _date_bigbench(rec: dict, text: str, where: str, index: int, ctx: _Ctx) -> E
     return Example(ctx.default_id(index), ctx.task, text.strip(), gold, options, None, meta)
 
 
-_PARSERS: dict[str, Callable[[Any, str, int, _Ctx], Example | None]] = {
+# Record parsers by format name; `softcot.tasks.TASKS` says which one each task uses.
+PARSERS: dict[str, Callable[[Any, str, int, _Ctx], Example | None]] = {
     "gsm8k": _gsm8k_like,
-    "miniworld": _gsm8k_like,
-    "asdiv-aug": _asdiv,
     "asdiv": _asdiv,
     "aqua": _aqua,
     "strategyqa": _strategyqa,
@@ -446,7 +446,7 @@ def parse_split(split: str | None, task: str) -> tuple[str, float | None]:
     if part not in ("train", "test"):
         raise DataError(f"unknown split {split!r}; expected 'all', 'train', 'test', 'train:F' or 'test:F'")
     if not frac:
-        if task != "strategyqa":
+        if not (task in TASKS and TASKS[task].own_splits):
             raise DataError(
                 f"split {split!r}: {task} files are already one split; use split=None, "
                 f"or an explicit fraction such as '{part}:0.9' to cut the file by order"
@@ -472,15 +472,15 @@ def load_examples(
 ) -> list[Example]:
     """Load a task's examples from a native file, a parquet file or "hf:NAME[:CONFIG]".
 
-    task:       one of softcot.prompts.TASK_FAMILY ("gsm8k", "aqua", "strategyqa", ...)
+    task:       one of softcot.tasks.TASKS ("gsm8k", "aqua", "strategyqa", ...)
     split:      see the module docstring ("train", "test", "train:0.9", HF split names)
     limit:      keep only the first `limit` examples (after the split)
     seed:       shuffles BIG-bench Date Understanding options (deterministic per example)
     strip_calc: remove GSM8K "<<a*b=c>>" calculator annotations from the steps
     Raises DataError (a ValueError) with file and line/item for malformed data.
     """
-    if task not in _PARSERS:
-        raise DataError(f"unknown task {task!r}; known tasks: {', '.join(sorted(_PARSERS))}")
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}; known tasks: {', '.join(sorted(TASKS))}")
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
     spec = str(path)
@@ -492,7 +492,7 @@ def load_examples(
         part, frac = parse_split(split, task)
         p = Path(path)
         if p.suffix == ".xml":
-            if task not in ("asdiv", "asdiv-aug"):
+            if TASKS[task].parser != "asdiv":
                 raise DataError(f"{p}: XML is only read for the ASDiv tasks, not {task!r}")
             records = _read_asdiv_xml(p)
         elif p.suffix == ".parquet":
@@ -503,7 +503,7 @@ def load_examples(
     if not records:
         raise DataError(f"{ctx.source}: no records found")
 
-    parse = _PARSERS[task]
+    parse = PARSERS[TASKS[task].parser]
     examples, skipped = [], []
     for index, (where, rec) in enumerate(records):
         ex = parse(rec, where, index, ctx)

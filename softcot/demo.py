@@ -17,62 +17,64 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from softcot.config import DecodingConfig, SoftCoTConfig, TrainConfig, _check
-from softcot.data import load_examples
+from softcot.config import (AssistCoTConfig, DecodingConfig, EvalConfig, ModelConfig, ProjectionConfig, TrainConfig,
+                            _check, opt, parse_seeds)
 from softcot.errors import ConfigError
-from softcot.evaluate import EvalConfig, evaluate, parse_seeds
-from softcot.frozen import load_frozen_lm
-from softcot.methods import METHODS, build_method
-from softcot.stats import paired_bootstrap
-from softcot.train import train
-from softcot.utils import atomic_write_text, write_json
-
-TRAINED = ("prompt-tuning", "softcot")
+from softcot.tasks import TASKS
 
 
-@dataclass
+
+@dataclass(frozen=True)
 class DemoConfig:
-    output_dir: str = "runs/demo"
-    quick: bool = False  # CI size
-    llm: str = ""  # "" = the embedded mini LLM
-    assistant: str = ""  # "" = the embedded mini assistant
-    task: str = "miniworld"
-    train_file: str = ""  # "" = the mini world's splits
-    dev_file: str = ""
-    test_file: str = ""
-    methods: str = "zero-shot-cot,cot-unk,assist-cot,prompt-tuning,softcot"
-    seeds: str = "41-43"
-    n_thoughts: int = 4  # at test time
-    n_sweep: str = "1,2,4,8,16"  # SoftCoT accuracy vs N (first seed)
-    train_n_thoughts: int = 4
-    epochs: int = 1
-    batch_size: int = 32
-    lr: float = 3e-3
-    projection_norm: str = "match"
-    temperature: float = 0.5
-    max_new_tokens: int = 160
-    eval_batch_size: int = 64
-    limit_train: int = 0
-    limit_test: int = 0
-    dtype: str = "float32"
+    output_dir: str = opt("", "output folder (default: runs/demo, or runs/demo-quick with --quick)")
+    quick: bool = opt(False, "CI size: a small train/test subset, every code path")
+    llm: str = opt("", "LLM folder or hub id ('' = the embedded mini LLM)")
+    assistant: str = opt("", "assistant folder or hub id ('' = the embedded mini assistant)")
+    task: str = opt("miniworld", "task of the data files", choices=tuple(TASKS))
+    train_file: str = opt("", "training file ('' = the mini world's train split)")
+    dev_file: str = opt("", "dev file ('' = the mini world's dev split)")
+    test_file: str = opt("", "test file ('' = the mini world's test split)")
+    methods: str = opt("zero-shot-cot,cot-unk,assist-cot,prompt-tuning,softcot", "comma-separated methods to compare")
+    seeds: str = opt("41-43", "sampling seeds of the test evaluation")
+    n_thoughts: int = opt(4, "soft thoughts N at test time")
+    n_sweep: str = opt("1,2,4,8,16", "SoftCoT accuracy vs N at these N (first seed)")
+    train_n_thoughts: int = opt(4, "soft thoughts N in training")
+    epochs: int = opt(1, "training epochs")
+    batch_size: int = opt(32, "training batch size")
+    lr: float = opt(3e-3, "learning rate")
+    projection_norm: str = opt("match", "SoftCoT projection output norm", choices=("none", "layernorm", "match"))
+    temperature: float = opt(0.5, "sampling temperature of the evaluation")
+    max_new_tokens: int = opt(160, "most new tokens per completion")
+    eval_batch_size: int = opt(64, "questions per generation batch")
+    limit_train: int = opt(0, ">0: first N training examples")
+    limit_test: int = opt(0, ">0: first N test examples")
+    limit_dev: int = opt(0, ">0: first N dev examples for the dev loss")
+    bf16: str = opt("auto", "bf16 autocast in training: auto = on CUDA and on CPUs with native bf16 only",
+                    choices=("auto", "on", "off"))
+    dtype: str = opt("float32", "dtype of the frozen LMs", choices=("float32", "bfloat16", "float16", "auto"))
 
     def __post_init__(self) -> None:
+        from softcot.methods import METHOD_NAMES
+
         _check(self.n_thoughts >= 1 and self.train_n_thoughts >= 1, "n_thoughts must be >= 1")
-        unknown = [m for m in self.method_list() if m not in METHODS]
-        _check(not unknown, f"--methods: unknown {unknown}; expected some of {sorted(METHODS)}")
+        unknown = [m for m in self.method_list() if m not in METHOD_NAMES]
+        _check(not unknown, f"--methods: unknown {unknown}; expected some of {list(METHOD_NAMES)}")
+        parse_seeds(self.seeds)
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
 
     def sized(self) -> "DemoConfig":
-        """--quick shrinks the work, keeping every code path."""
+        """--quick shrinks the work, keeping every code path, in its own output folder (a full
+        demo after a quick one must not find the quick one's files)."""
+        out = self.output_dir or ("runs/demo-quick" if self.quick else "runs/demo")
         if not self.quick:
-            return self
-        small = dict(seeds="41-42", n_sweep="1,4", epochs=1, limit_train=256, limit_test=48, max_new_tokens=96)
-        return DemoConfig(**{**{f.name: getattr(self, f.name) for f in fields(self)}, **small})
+            return replace(self, output_dir=out)
+        return replace(self, output_dir=out, seeds="41-42", n_sweep="1,4", epochs=1, limit_train=256, limit_test=48,
+                       limit_dev=48, max_new_tokens=96)
 
 
 def resolve_world(cfg: DemoConfig) -> dict[str, str]:
@@ -90,30 +92,38 @@ def resolve_world(cfg: DemoConfig) -> dict[str, str]:
             "test": cfg.test_file or str(DATA_DIR / "test.jsonl")}
 
 
-def method_config(name: str, cfg: DemoConfig, world: dict) -> SoftCoTConfig:
-    mc = SoftCoTConfig(method=name, assistant=world["assistant"], llm=world["llm"], task=cfg.task,
-                       n_thoughts=cfg.n_thoughts, dtype=cfg.dtype, projection_norm=cfg.projection_norm)
-    if hasattr(mc, "hint_tokens"):
-        mc.hint_tokens = 32
-    return mc
+def method_config(name: str, cfg: DemoConfig, world: dict) -> ModelConfig:
+    return ModelConfig(method=name, assistant=world["assistant"], llm=world["llm"], task=cfg.task,
+                       n_thoughts=cfg.n_thoughts, dtype=cfg.dtype, projection=ProjectionConfig(norm=cfg.projection_norm),
+                       assist_cot=AssistCoTConfig(hint_tokens=32))
 
 
 def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> TrainConfig:
     """How the demo trains SoftCoT's projection and the prompt-tuning ablation."""
-    return TrainConfig(output_dir=str(output_dir), n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
+    from softcot.utils import autocast_bf16_ok
+
+    bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and autocast_bf16_ok(method.llm.model.device))
+    return TrainConfig(output_dir=str(output_dir), train_n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
                        batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
-                       bf16=method.llm.model.device.type == "cpu", seed=42, max_length=512,
+                       bf16=bf16, seed=42, max_length=512,
                        eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
 
 
 def run_demo(cfg: DemoConfig) -> dict:
+    from softcot.data import load_examples
+    from softcot.evaluate import evaluate
+    from softcot.frozen import load_frozen_lm
+    from softcot.methods import build_method
+    from softcot.train import train
+    from softcot.utils import log, write_json
+
     t_start = time.time()
     cfg = cfg.sized()
     out = Path(cfg.output_dir)
     world = resolve_world(cfg)
     # ---- setup: data and the frozen LMs, loaded once --------------------------------------------
     train_ex = load_examples(cfg.task, world["train"], limit=cfg.limit_train or None)
-    dev_ex = load_examples(cfg.task, world["dev"]) if world["dev"] else None
+    dev_ex = load_examples(cfg.task, world["dev"], limit=cfg.limit_dev or None) if world["dev"] else None
     test_ex = load_examples(cfg.task, world["test"], limit=cfg.limit_test or None)
     models = {"llm": load_frozen_lm(world["llm"], cfg.dtype)}
     if world["assistant"]:
@@ -125,7 +135,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     # ---- train + evaluate every method ---------------------------------------------------------
     for name in cfg.method_list():
         method = build_method(method_config(name, cfg, world), models=models)
-        if name in TRAINED:
+        if method.trains:
             train(method, train_config(cfg, out / name / "ckpt", len(train_ex), method), train_ex, dev_ex)
         ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / name / "eval"), seeds=seeds,
                           batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
@@ -145,7 +155,7 @@ def run_demo(cfg: DemoConfig) -> dict:
     summary["wall_time_s"] = round(time.time() - t_start, 1)
     write_json(out / "demo.json", summary)
     print(summary["markdown"])
-    print(f"[softcot] demo report: {out / 'demo.md'} ({summary['wall_time_s']} s)")
+    log.info("demo report: %s (%s s)", out / "demo.md", summary["wall_time_s"])
     return summary
 
 
@@ -159,6 +169,9 @@ def per_example(eval_dir: Path) -> dict[str, float]:
 
 
 def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], sweep: dict[int, float]) -> dict:
+    from softcot.stats import paired_bootstrap
+    from softcot.utils import atomic_write_text
+
     rows = ["| method | accuracy (mean +- std over seeds) | per seed | SoftCoT minus method [95% CI] |", "|---|---|---|---|"]
     comparisons = {}
     soft = per_example(out / "softcot" / "eval") if "softcot" in results else None
@@ -191,27 +204,35 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from softcot.utils import save_figure
+
     names = list(results)
+    first = next(iter(results.values()))
+    n, n_seeds = first["n_examples"], len(first["seeds"])
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
-    ax.bar(names, [results[n]["accuracy_mean"] for n in names], yerr=[results[n]["accuracy_std"] for n in names],
-           capsize=4, color=["tab:red" if n == "softcot" else "tab:gray" for n in names])
+    ax.bar(names, [results[m]["accuracy_mean"] for m in names], yerr=[results[m]["accuracy_std"] for m in names],
+           capsize=4, color=["tab:red" if m == "softcot" else "tab:gray" for m in names])
+    ax.set_ylim(0, 100)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title("accuracy by method (mean +- std over seeds)")
+    ax.set_title(f"accuracy by method (n={n}, mean +- std over {n_seeds} seeds)", fontsize=10)
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
-    fig.savefig(out / "accuracy_by_method.png", dpi=110)
-    plt.close(fig)
+    save_figure(fig, out / "accuracy_by_method.png")
     plots = ["accuracy_by_method.png"]
     if sweep:
-        fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        ax.plot(list(sweep), list(sweep.values()), marker="o")
+        fig, ax = plt.subplots(figsize=(4.8, 3.4))
+        ns, accs = list(sweep), list(sweep.values())
+        # one seed: the bars are the binomial standard error of each accuracy, sqrt(p(1-p)/n)
+        err = [100 * (a / 100 * (1 - a / 100) / n) ** 0.5 for a in accs]
+        ax.errorbar(ns, accs, yerr=err, marker="o", capsize=3)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(ns, [str(x) for x in ns])
+        ax.set_ylim(0, 100)
         ax.set_xlabel("soft thoughts N at test time")
         ax.set_ylabel("test accuracy (%)")
-        ax.set_title("SoftCoT accuracy vs N")
+        ax.set_title(f"SoftCoT accuracy vs N (n={n}, one seed, bars: binomial s.e.)", fontsize=9)
         fig.tight_layout()
-        fig.savefig(out / "accuracy_vs_n.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "accuracy_vs_n.png")
         plots.append("accuracy_vs_n.png")
     curve = out / "softcot" / "ckpt" / "metrics.jsonl"
     if curve.is_file():
@@ -231,7 +252,6 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
         ax.set_title("SoftCoT projection training")
         ax.legend()
         fig.tight_layout()
-        fig.savefig(out / "training_curve.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / "training_curve.png")
         plots.append("training_curve.png")
     return plots

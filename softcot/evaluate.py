@@ -19,51 +19,20 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from softcot.config import DecodingConfig, _check, to_dict
+from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict
 from softcot.errors import ConfigError
 from softcot.methods.base import Method
-from softcot.scoring import MODES, extract_answer, is_correct, majority_vote
-from softcot.utils import append_jsonl, atomic_write_text, write_json
+from softcot.scoring import extract_answer, is_correct, majority_vote
+from softcot.utils import append_jsonl, atomic_write_text, log, write_json
+
+__all__ = ["EvalConfig", "parse_seeds", "evaluate", "summarize", "format_table"]
 
 PRED_NAME, METRICS_NAME, RUNCFG_NAME = "predictions.jsonl", "metrics.json", "run_config.json"
-
-
-@dataclass
-class EvalConfig:
-    task: str = "gsm8k"
-    data_file: str = ""
-    split: str | None = None  # split inside the data file (e.g. StrategyQA "test")
-    output_dir: str = "runs/eval"
-    seeds: list[int] = field(default_factory=lambda: [41, 42, 43, 44, 45])
-    batch_size: int = 16
-    limit: int = 0  # >0 evaluates the first `limit` examples only
-    n_thoughts: int = 0  # 0 = the method's configured number
-    scoring: str = "default"  # default | reference | strict (see softcot.scoring)
-
-    def __post_init__(self) -> None:
-        if isinstance(self.seeds, (str, int)):
-            self.seeds = parse_seeds(str(self.seeds))
-        _check(len(self.seeds) >= 1, "seeds must name at least one seed")
-        _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
-        _check(self.scoring in MODES, f"scoring must be one of {MODES}, got {self.scoring!r}")
-
-
-def parse_seeds(text: str) -> list[int]:
-    """"41,42" or "41-45" -> [41, 42, ...]."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            lo, _, hi = part.strip().partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
-    except ValueError:
-        raise ConfigError(f"--seeds {text!r}: expected integers like '41,42' or '41-45'") from None
-    return seeds
 
 
 def fingerprint(method: Method, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
@@ -97,7 +66,7 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
     out = Path(ecfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     seeds = ecfg.seeds if dec.do_sample else ecfg.seeds[:1]  # greedy decoding: seeds repeat each other
-    n = ecfg.n_thoughts or method.cfg.n_thoughts
+    n = method.thought_count(ecfg.n_thoughts)
     fp = fingerprint(method, ecfg, dec)
     runcfg, pred_path = out / RUNCFG_NAME, out / PRED_NAME
     if runcfg.is_file():
@@ -110,7 +79,7 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
     write_json(runcfg, fp)
 
     batches = [examples[i : i + ecfg.batch_size] for i in range(0, len(examples), ecfg.batch_size)]
-    k = _samples_per_example(method, dec)
+    k = method.completions_per_example(dec)
     expected = {(s, b): len(batch) * k for s in seeds for b, batch in enumerate(batches)}
     rows = read_predictions(pred_path, expected)
     atomic_write_text(pred_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # drop torn tail
@@ -129,7 +98,7 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
                 pred = extract_answer(c, ecfg.task, ecfg.scoring, options=ex.options)
                 new.append({"seed": s, "batch": b, "id": ex.id, "sample": j, "prompt": prompt, "completion": c,
                             "pred": pred, "gold": ex.answer, "correct": is_correct(pred, ex.answer, ecfg.task),
-                            "tokens": method.llm.count_new_tokens(c)})
+                            "tokens": c.tokens})
         append_jsonl(pred_path, new)
         rows += new
     metrics = summarize(rows, seeds, ecfg, fp, examples)
@@ -137,12 +106,7 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
     write_json(out / METRICS_NAME, metrics)
     table = format_table(metrics)
     atomic_write_text(out / "summary.md", table + "\n")
-    print(table)
     return metrics
-
-
-def _samples_per_example(method: Method, dec: DecodingConfig) -> int:
-    return dec.num_samples * int(getattr(method, "num_chains", 1) or 1)
 
 
 def _prior_wall(out: Path) -> float:

@@ -10,6 +10,8 @@ loss and the decoding exist once.
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 
@@ -21,11 +23,30 @@ from softcot.prompts import end_of_turn_text, llm_message, render_prompt
 IGNORE = -100
 
 
+class Completion(str):
+    """A generated text that also knows how many tokens were generated for it (counted on the
+    generated ids up to the first stop token, never by re-tokenising the text)."""
+
+    tokens: int
+
+    def __new__(cls, text: str, tokens: int) -> "Completion":
+        obj = super().__new__(cls, text)
+        obj.tokens = tokens
+        return obj
+
+
+def count_until_stop(ids: list[int], stop_ids: set[int]) -> int:
+    """Generated tokens before the first stop id (padding after a stop is not generation)."""
+    return next((i for i, t in enumerate(ids) if t in stop_ids), len(ids))
+
+
 class FrozenLLM:
-    def __init__(self, model, tokenizer, *, placeholder: str | None = None, begin: str | None = None, end: str | None = None) -> None:
+    def __init__(self, model, tokenizer, *, placeholder: str | None = None, begin: str | None = None,
+                 end: str | None = None, block: str = "preamble", with_question: bool = True) -> None:
         self.model, self.tok = model, tokenizer
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "llm")
         self.begin, self.end = resolve_markers(tokenizer, begin, end)
+        self.block, self.with_question = block, with_question
         self.eot_text = end_of_turn_text(tokenizer)
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
         self.stop_ids = self._stop_ids()
@@ -48,7 +69,9 @@ class FrozenLLM:
         example, or None for no block)."""
         per = thoughts if isinstance(thoughts, list) else [thoughts] * len(examples)
         return [
-            render_prompt(self.tok, llm_message(ex, t, begin=self.begin, end=self.end)) for ex, t in zip(examples, per)
+            render_prompt(self.tok, llm_message(ex, t, begin=self.begin, end=self.end, block=self.block,
+                                                question=self.with_question or t is None))
+            for ex, t in zip(examples, per)
         ]
 
     def encode_prompts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,10 +103,19 @@ class FrozenLLM:
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         return self.model.get_input_embeddings()(ids)  # [B, T, d_llm]
 
-    def slot_mask(self, ids: torch.Tensor, mask: torch.Tensor, n: int) -> torch.Tensor:
-        """[B, T] bool, True at the n placeholder slots of each row (padding excluded, so a
-        placeholder that doubles as the pad token is still safe)."""
+    @functools.cached_property
+    def embedding_rms(self) -> float:
+        """Mean RMS of the token embeddings: the scale a vector placed in a slot should have."""
+        w = self.model.get_input_embeddings().weight.detach().float()
+        return float(w.pow(2).mean(-1).sqrt().mean())
+
+    def slot_mask(self, ids: torch.Tensor, mask: torch.Tensor, n: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """[B, T] bool, True at the n placeholder slots of each row. Padding is excluded, and with
+        `labels` the reply too, so a placeholder that doubles as the pad or EOS token (GPT-2 has
+        no spare token) is still safe."""
         slots = (ids == self.placeholder_id) & mask.bool()
+        if labels is not None:
+            slots &= labels == IGNORE  # slots live in the prompt, never in the reply
         counts = slots.sum(1)
         if not bool((counts == n).all()):
             raise ValueError(
@@ -92,11 +124,12 @@ class FrozenLLM:
             )
         return slots
 
-    def splice(self, embeds: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, thoughts: torch.Tensor) -> torch.Tensor:
+    def splice(self, embeds: torch.Tensor, ids: torch.Tensor, mask: torch.Tensor, thoughts: torch.Tensor,
+               labels: torch.Tensor | None = None) -> torch.Tensor:
         """Replace the slot embeddings by `thoughts`.
         embeds [B, T, d_llm], ids/mask [B, T], thoughts [B, N, d_llm] -> [B, T, d_llm]."""
         B, N, d = thoughts.shape
-        slots = self.slot_mask(ids, mask, N)  # [B, T], N True per row, in order
+        slots = self.slot_mask(ids, mask, N, labels)  # [B, T], N True per row, in order
         # masked_scatter fills the True positions row by row from thoughts viewed as [B*N, d];
         # the cast to the LLM's dtype happens here and only here.
         return embeds.masked_scatter(slots.unsqueeze(-1), thoughts.reshape(B * N, d).to(embeds.dtype))
@@ -129,7 +162,7 @@ class FrozenLLM:
 
     # ---- decoding --------------------------------------------------------------------------
     @torch.no_grad()
-    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig) -> list[list[str]]:
+    def generate(self, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig) -> list[list[Completion]]:
         """Batched decoding from input embeddings; returns dec.num_samples completions per row
         (only the new text, stopped at the end-of-turn tokens)."""
         sampling = dict(temperature=dec.temperature, top_p=dec.top_p, top_k=dec.top_k or None) if dec.do_sample else dict(
@@ -146,9 +179,13 @@ class FrozenLLM:
             pad_token_id=self.tok.pad_token_id,
             **sampling,
         )  # [B * num_samples, new] (inputs_embeds alone: only new tokens come back)
-        texts = self.tok.batch_decode(out, skip_special_tokens=True)
-        k = dec.num_samples
-        return [texts[i * k : (i + 1) * k] for i in range(embeds.shape[0])]
+        return self.completions(out, embeds.shape[0], dec.num_samples)
 
-    def count_new_tokens(self, text: str) -> int:
-        return len(self.tok.encode(text, add_special_tokens=False))
+    def completions(self, out: torch.Tensor, rows: int, k: int) -> list[list[Completion]]:
+        """Generated ids [rows * k, new] -> k Completions per row, cut at the first stop id."""
+        stops = set(self.stop_ids)
+        texts = []
+        for seq in out.tolist():
+            n = count_until_stop(seq, stops)
+            texts.append(Completion(self.tok.decode(seq[:n], skip_special_tokens=True), n))
+        return [texts[i * k : (i + 1) * k] for i in range(rows)]

@@ -14,54 +14,25 @@ Rendering always adds the generation header (reference-code trap 7) and passes a
 """
 from __future__ import annotations
 
+import json
+import re
+from datetime import datetime
 from typing import TYPE_CHECKING
+
+from softcot.tasks import family_of
 
 if TYPE_CHECKING:  # pragma: no cover
     from softcot.data import Example
-
-# Task -> family. New tasks register here (or pass family= explicitly).
-TASK_FAMILY: dict[str, str] = {
-    "gsm8k": "numeric",
-    "asdiv": "numeric",
-    "asdiv-aug": "numeric",
-    "miniworld": "numeric",
-    "aqua": "choice",
-    "date": "choice",
-    "strategyqa": "yesno",
-}
-
-# What the LLM is asked to do. The answer format matches the training targets and the scorer.
-LLM_INSTRUCTION: dict[str, str] = {
-    "numeric": "Solve the problem step by step. End with: The answer is \\boxed{number}.",
-    "choice": "Solve the problem step by step, then pick one option. "
-    "End with: The answer is \\boxed{letter}.",
-    "yesno": "Think step by step, then answer yes or no. End with: The answer is \\boxed{yes or no}.",
-}
-
-# What the assistant reads (SoftCoT, SoftCoT++) or answers (Assist-CoT hints).
-ASSISTANT_INSTRUCTION: dict[str, str] = {
-    "numeric": "Write a short hint for solving this problem.",
-    "choice": "Write a short hint for choosing the right option.",
-    "yesno": "Write a short hint for answering this yes/no question.",
-}
 
 # Put between the question and the thought block, the same text for soft and hard thoughts.
 THOUGHT_PREAMBLE = "Hints from an assistant (use them only if they help):"
 
 # A fixed date for templates that would otherwise print today's date (Llama-3.x).
-FIXED_DATE = "26 Jul 2024"
+FIXED_DATETIME = datetime(2024, 7, 26)
+FIXED_DATE = FIXED_DATETIME.strftime("%d %b %Y")  # "26 Jul 2024"
 
 # Plain fallback when a tokenizer has no chat template.
 PLAIN_USER = "User: {message}\nAssistant:"
-
-
-def family_of(task: str) -> str:
-    """The task family ("numeric", "choice" or "yesno") of a task name."""
-    if task in TASK_FAMILY:
-        return TASK_FAMILY[task]
-    if task in LLM_INSTRUCTION:  # a family name is accepted as a task
-        return task
-    raise ValueError(f"unknown task {task!r}; expected one of {sorted(TASK_FAMILY)}")
 
 
 def question_block(example: "Example") -> str:
@@ -72,18 +43,35 @@ def question_block(example: "Example") -> str:
     return text
 
 
-def llm_message(example: "Example", thoughts: str | None = None, *, begin: str = "", end: str = "") -> str:
+# How the thought block reads (`ModelConfig.thought_block`); "preamble" was the only form before
+# the overhead measurements of benchmarks/bench_block.py.
+THOUGHT_BLOCKS = ("preamble", "markers", "slots")
+
+
+def llm_message(
+    example: "Example", thoughts: str | None = None, *, begin: str = "", end: str = "", block: str = "preamble",
+    question: bool = True,
+) -> str:
     """The LLM's user message. `thoughts` is the block's content: N placeholder tokens
-    (SoftCoT, CoT-Unk), an assistant-written hint (Assist-CoT), or None (zero-shot CoT)."""
-    msg = f"{LLM_INSTRUCTION[family_of(example.task)]}\n\nQuestion: {question_block(example)}"
+    (SoftCoT, CoT-Unk), an assistant-written hint (Assist-CoT), or None (zero-shot CoT).
+    block: "preamble" = sentence + markers + content, "markers" = markers + content,
+    "slots" = content only. question=False leaves the question out (the thoughts carry it)."""
+    msg = family_of(example.task).instruction
+    if question:
+        msg += f"\n\nQuestion: {question_block(example)}"
     if thoughts is not None:
-        msg += f"\n\n{THOUGHT_PREAMBLE} {begin}{thoughts}{end}"
+        if block == "preamble":
+            msg += f"\n\n{THOUGHT_PREAMBLE} {begin}{thoughts}{end}"
+        elif block == "markers":
+            msg += f"\n{begin}{thoughts}{end}"
+        else:
+            msg += f"\n{thoughts}"
     return msg
 
 
 def assistant_message(example: "Example", placeholders: str | None = None) -> str:
     """The assistant's user message; `placeholders` (N placeholder tokens) go at its end."""
-    msg = f"{ASSISTANT_INSTRUCTION[family_of(example.task)]}\n\nQuestion: {question_block(example)}"
+    msg = f"{family_of(example.task).assistant_instruction}\n\nQuestion: {question_block(example)}"
     if placeholders is not None:
         msg += f"\n\n{placeholders}"
     return msg
@@ -93,12 +81,25 @@ def has_chat_template(tokenizer) -> bool:
     return bool(getattr(tokenizer, "chat_template", None))
 
 
+_STRFTIME_CALL = re.compile(r"""strftime_now\(\s*(["'])(.*?)\1\s*\)""")
+
+
+def pinned_template(template: str | dict) -> str:
+    """The chat template with every `strftime_now("<fmt>")` call replaced by the fixed date in
+    that format, so a rendered prompt never depends on today's clock (Llama-3.x templates call it
+    when `date_string` is undefined; some call it unconditionally)."""
+    if isinstance(template, dict):  # several named templates: the default one renders chats
+        template = template.get("default") or next(iter(template.values()))
+    return _STRFTIME_CALL.sub(lambda m: json.dumps(FIXED_DATETIME.strftime(m.group(2))), template)
+
+
 def render_prompt(tokenizer, message: str) -> str:
     """The full prompt text for one user message, ending with the generation header."""
     if not has_chat_template(tokenizer):
         return PLAIN_USER.format(message=message)
     return tokenizer.apply_chat_template(
         [{"role": "user", "content": message}],
+        chat_template=pinned_template(tokenizer.chat_template),
         tokenize=False,
         add_generation_prompt=True,
         date_string=FIXED_DATE,
@@ -116,7 +117,8 @@ def end_of_turn_text(tokenizer) -> str:
         return eos
     marker = "XQZREPLYXQZ"
     msgs = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}]
-    full = tokenizer.apply_chat_template(msgs, tokenize=False, date_string=FIXED_DATE)
+    full = tokenizer.apply_chat_template(msgs, chat_template=pinned_template(tokenizer.chat_template),
+                                         tokenize=False, date_string=FIXED_DATE)
     after = full.split(marker, 1)[1].strip() if marker in full else ""
     if not after:
         return eos

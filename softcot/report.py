@@ -1,6 +1,7 @@
 """Several eval runs -> one methods x datasets table (mean +- std over seeds) and a bar chart.
 
     softcot report runs/*/eval --out report/
+    softcot report runs/demo --out report/     # folders are searched for eval runs (metrics.json)
     # report/report.md, report/report.json, report/report.png
 """
 from __future__ import annotations
@@ -9,21 +10,35 @@ import json
 from pathlib import Path
 
 from softcot.errors import SoftCoTError
-from softcot.utils import atomic_write_text, write_json
+from softcot.utils import atomic_write_text, log, write_json
+
+
+def find_runs(paths: list[str | Path]) -> list[Path]:
+    """Each path's metrics.json, or every metrics.json below it (the demo's runs/demo/<method>/eval)."""
+    found = []
+    for d in paths:
+        d = Path(d)
+        if (d / "metrics.json").is_file():
+            found.append(d / "metrics.json")
+            continue
+        below = sorted(d.rglob("metrics.json")) if d.is_dir() else []
+        if not below:
+            raise SoftCoTError(f"{d}: no metrics.json in or below it; expected an output folder of `softcot eval`")
+        found += below
+    return found
 
 
 def collect(run_dirs: list[str | Path]) -> dict[str, dict[str, dict]]:
     """{method: {task: metrics}} from each run's metrics.json (a later duplicate wins)."""
     table: dict[str, dict[str, dict]] = {}
-    for d in run_dirs:
-        p = Path(d) / "metrics.json"
-        if not p.is_file():
-            raise SoftCoTError(f"{p}: not found; expected an output folder of `softcot eval`")
+    for p in find_runs(run_dirs):
         try:
-            m = json.loads(p.read_text())
+            m = json.loads(p.read_text(encoding="utf-8"))
             label = m.get("label") or m["method"]
+            if m.get("settings", {}).get("eval", {}).get("n_thoughts"):  # an N sweep point, not the main run
+                label = f"{label} (N={m['settings']['eval']['n_thoughts']})"
             table.setdefault(label, {})[m["task"]] = m
-        except (json.JSONDecodeError, KeyError) as e:
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
             raise SoftCoTError(f"{p}: not a softcot metrics file ({e})") from None
     return table
 
@@ -61,11 +76,14 @@ def bar_chart(table: dict[str, dict[str, dict]], path: Path, title: str = "accur
         ax.bar(xs, ys, width, yerr=es, capsize=3, label=m)
     ax.set_xticks([j + width * (len(methods) - 1) / 2 for j in range(len(tasks))], tasks)
     ax.set_ylabel("accuracy (%)")
-    ax.set_title(title)
+    ax.set_ylim(0, 100)
+    n_seeds = sorted({len(v["seeds"]) for row in table.values() for v in row.values() if "seeds" in v})
+    ax.set_title(f"{title}, {'/'.join(map(str, n_seeds))} seeds", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from softcot.utils import save_figure
+
+    save_figure(fig, path, dpi=120)
 
 
 def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> str:
@@ -78,5 +96,5 @@ def write_report(run_dirs: list[str | Path], out_dir: str | Path) -> str:
                                          for t, v in row.items()} for m, row in table.items()})
     bar_chart(table, out / "report.png")
     print(md)
-    print(f"[softcot] wrote {out / 'report.md'} and {out / 'report.png'}")
+    log.info("wrote %s and %s", out / "report.md", out / "report.png")
     return md

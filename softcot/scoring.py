@@ -51,7 +51,12 @@ import re
 from collections import Counter
 from fractions import Fraction
 
-from softcot.prompts import family_of
+from softcot.tasks import family_of as _family_of
+
+
+def family_of(task: str) -> str:
+    """The family name ("numeric", "choice", "yesno") of a task, from the task registry."""
+    return _family_of(task).name
 
 MODES = ("default", "reference", "strict")
 CHOICE_LETTERS = "ABCDEF"  # accepted when the options are not given (AQuA A-E, Date A-F)

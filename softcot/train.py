@@ -1,20 +1,25 @@
-"""One visible training loop for any method that trains (SoftCoT's projection, LoRA, ...).
+"""One visible training loop for every method that trains (SoftCoT's projection, SoftCoT++,
+prompt tuning, LoRA, Coconut's curriculum).
 
     softcot train --assistant A --llm L --task gsm8k --train-file train.jsonl --output-dir runs/x
 
-setup  : seed, data split (dev is carved from train, never from test), optimizer, schedule,
-         resume from `train_state.pt` if the output folder holds one
+setup  : seed, data split (dev is carved from train, never from test), the thought cache (the
+         frozen assistant's thoughts, computed once before the first epoch, owned by this run),
+         optimizer, schedule, resume from the output folder's state if it holds this run
+phases : `method.training_phases()`, each with a fresh optimizer in `{output_dir}/{phase}`
+         (Coconut's stages); one unnamed phase for every other method
 loop   : fixed per-epoch order from (seed, epoch); bf16 autocast optional; grad accumulation;
-         clipping; JSONL metrics; tqdm
-save   : `train_state.pt` (trainable tensors + optimizer + schedule + step, one atomic file) every
-         `save_every` steps and at each epoch end, then the method's export (e.g.
+         clipping; a non-finite loss stops the run with the last good checkpoint kept
+save   : the resume state (safetensors + JSON, no pickle, published atomically: softcot.state)
+         every `save_every` steps and at each epoch end, then the method's export (e.g.
          `projection.safetensors` + `softcot_config.json`); `best/` holds the lowest dev loss.
 Killed and restarted with the same command, it resumes and ends with the same weights.
 """
 from __future__ import annotations
 
-import io
+import dataclasses
 import json
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -23,15 +28,20 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from softcot.assistant import ThoughtCache
 from softcot.config import TrainConfig, to_dict
-from softcot.errors import ConfigError
+from softcot.errors import CheckpointError, ConfigError, SoftCoTError
 from softcot.methods.base import Method
-from softcot.utils import atomic_write_bytes, seed_everything, write_json
+from softcot.state import legacy_pickle_state, load_train_state, save_train_state
+from softcot.utils import atomic_write_text, log, seed_everything, write_json
 
-STATE_NAME = "train_state.pt"
 # Settings that must match to resume (others, like save_every, may change between runs).
-RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "n_thoughts", "epochs", "max_steps", "batch_size",
+RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "epochs", "max_steps", "batch_size",
                "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule", "max_grad_norm", "limit", "seed")
+
+
+class NonFiniteLoss(SoftCoTError):
+    """Training produced a NaN/inf loss; the last good checkpoint is kept."""
 
 
 def split_dev(examples: list, cfg: TrainConfig) -> tuple[list, list]:
@@ -45,7 +55,7 @@ def split_dev(examples: list, cfg: TrainConfig) -> tuple[list, list]:
     return [e for i, e in enumerate(examples) if i not in dev_idx], [examples[i] for i in sorted(dev_idx)]
 
 
-def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[int]]:
+def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[list[int]]]:
     """The epoch's micro-batches of example indices, grouped per optimizer step."""
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     order = torch.randperm(n, generator=g).tolist()
@@ -53,43 +63,21 @@ def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[int]]:
     return [micro[i : i + cfg.grad_accum] for i in range(0, len(micro), cfg.grad_accum)]
 
 
+def _autocast(method: Method, cfg: TrainConfig):
+    return torch.autocast(method.llm.model.device.type, torch.bfloat16, enabled=cfg.bf16)
+
+
 @torch.no_grad()
-def dev_loss(method: Method, examples: list, cfg: TrainConfig) -> float | None:
+def dev_loss(method: Method, examples: list, cfg: TrainConfig, cache: ThoughtCache | None = None) -> float | None:
     if not examples:
         return None
     total, count = 0.0, 0
     for i in range(0, len(examples), cfg.batch_size):
         batch = examples[i : i + cfg.batch_size]
-        with torch.autocast("cpu" if method.llm.model.device.type == "cpu" else "cuda", torch.bfloat16, enabled=cfg.bf16):
-            total += float(method.loss(batch, cfg.n_thoughts, cfg.max_length)) * len(batch)
+        with _autocast(method, cfg):
+            total += float(method.loss(batch, cfg.train_n_thoughts, cfg.max_length, cache=cache)) * len(batch)
         count += len(batch)
     return total / count
-
-
-def save_state(out: Path, method: Method, opt, sched, step: int, cfg: TrainConfig, extra: dict) -> None:
-    buf = io.BytesIO()
-    torch.save({"step": step, "trainable": method.trainable_state_dict(), "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(), "train_config": to_dict(cfg), **extra}, buf)
-    atomic_write_bytes(out / STATE_NAME, buf.getvalue())  # one file: weights and step never disagree
-    method.save(out)
-
-
-def load_state(out: Path, method: Method, opt, sched, cfg: TrainConfig) -> dict | None:
-    path = out / STATE_NAME
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    old = state.get("train_config", {})
-    diff = [k for k in RESUME_KEYS if old.get(k) != getattr(cfg, k)]
-    if diff:
-        raise ConfigError(
-            f"{path}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
-            "use another --output-dir to start a new run"
-        )
-    method.load_tensors(state["trainable"], str(path))
-    opt.load_state_dict(state["optimizer"])
-    sched.load_state_dict(state["scheduler"])
-    return state
 
 
 def train(
@@ -99,17 +87,46 @@ def train(
     dev_examples: list | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> dict:
-    """Train `method.trainable` and return a summary. `on_step(step, loss)` is a test hook."""
+    """Train `method.trainable` through all its phases and return the summary (per phase too).
+    `on_step(step, loss)` is a test hook."""
     if not method.trains:
         raise ConfigError(f"method {method.name!r} has nothing to train")
     if not train_examples:
         raise ConfigError("no training examples")
+    if dev_examples is None:
+        train_examples, dev_examples = split_dev(train_examples, cfg)
+    cache = None
+    if cfg.cache_thoughts and method.cacheable_thoughts:
+        cache = ThoughtCache(method.assistant)
+        t0 = time.time()
+        cache.fill(train_examples + dev_examples, cfg.train_n_thoughts, max(cfg.batch_size, 32))
+        log.info("cached the assistant's thoughts of %d examples in %.1f s", len(cache.store), time.time() - t0)
+    phases = method.training_phases()
+    if len(phases) == 1:
+        return train_phase(method, cfg, train_examples, dev_examples, cache, on_step)
+    out = Path(cfg.output_dir)
+    summaries = []
+    for i, phase in enumerate(phases):
+        method.enter_phase(i)
+        log.info("%s phase %s", method.name, phase)
+        phase_cfg = dataclasses.replace(cfg, output_dir=str(out / phase))
+        summaries.append({"phase": phase, **train_phase(method, phase_cfg, train_examples, dev_examples, cache, on_step)})
+    method.save(out)  # the last phase's model is the run's model
+    summary = {**summaries[-1], "phases": summaries}
+    write_json(out / "train_summary.json", summary)
+    return summary
+
+
+def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_examples: list,
+                cache: ThoughtCache | None, on_step: Callable[[int, float], None] | None = None) -> dict:
     # ---- setup -------------------------------------------------------------------------
     seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    if dev_examples is None:
-        train_examples, dev_examples = split_dev(train_examples, cfg)
+    legacy = legacy_pickle_state(out)
+    if legacy is not None:
+        raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
+                              "Move it away (or use another --output-dir) to start a new run")
     params = method.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
     steps_per_epoch = len(epoch_batches(len(train_examples), cfg, 0))
@@ -118,18 +135,23 @@ def train(
     sched = get_scheduler(sched_name, opt, num_warmup_steps=int(cfg.warmup_ratio * total), num_training_steps=total)
     if cfg.gradient_checkpointing:
         method.llm.enable_gradient_checkpointing()
-    method.prepare_training(train_examples, cfg.n_thoughts)
-    state = load_state(out, method, opt, sched, cfg)
+    state = load_train_state(out, opt, sched)
+    if state is not None:
+        old = state["meta"].get("train_config", {})
+        diff = [k for k in RESUME_KEYS if old.get(k) != getattr(cfg, k)]
+        if diff:
+            raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
+                              "use another --output-dir to start a new run")
+        method.load_tensors(state["trainable"], str(out))
     step = state["step"] if state else 0
-    best = state.get("best_dev") if state else None
+    best = state["meta"].get("best_dev") if state else None
     metrics_path = out / "metrics.jsonl"
     _truncate_metrics(metrics_path, step)  # drop rows logged after the checkpoint we resume from
     report = method.parameter_report()
     write_json(out / "train_args.json", to_dict(cfg))
-    print(f"[softcot] {method.name}: trainable {report['trainable']:,} / total {report['total']:,} "
-          f"params ({report['trainable_pct']:.4f}%); {len(train_examples)} train / {len(dev_examples)} dev; "
-          f"{total} steps" + (f"; resuming at step {step}" if step else ""))
-    device_type = method.llm.model.device.type
+    log.info("%s: trainable %s / total %s params (%.4f%%); %d train / %d dev; %d steps%s", method.name,
+             f"{report['trainable']:,}", f"{report['total']:,}", report["trainable_pct"], len(train_examples),
+             len(dev_examples), total, f"; resuming at step {step}" if step else "")
     # ---- loop --------------------------------------------------------------------------
     row: dict = {"loss": None}
     bar = tqdm(total=total, initial=step, desc=f"train {method.name}", dynamic_ncols=True)
@@ -142,8 +164,11 @@ def train(
             loss_sum = 0.0
             for micro in groups[gi]:
                 batch = [train_examples[i] for i in micro]
-                with torch.autocast(device_type, torch.bfloat16, enabled=cfg.bf16):
-                    loss = method.loss(batch, cfg.n_thoughts, cfg.max_length)
+                with _autocast(method, cfg):
+                    loss = method.loss(batch, cfg.train_n_thoughts, cfg.max_length, cache=cache)
+                if not math.isfinite(float(loss.detach())):
+                    raise NonFiniteLoss(f"non-finite loss {float(loss):.4g} at step {step + 1} (epoch {epoch}); "
+                                        f"the last good checkpoint in {out} is kept: lower --lr or check the data")
                 # weight each micro-batch by its size so accumulation equals one big batch
                 (loss * len(batch) / n_items).backward()
                 loss_sum += float(loss.detach()) * len(batch)
@@ -156,7 +181,7 @@ def train(
                    "lr": sched.get_last_lr()[0], "elapsed_s": round(time.time() - t0, 3)}
             at_epoch_end = gi == len(groups) - 1
             if (cfg.eval_every and step % cfg.eval_every == 0) or (at_epoch_end and not cfg.eval_every) or step == total:
-                row["dev_loss"] = dev_loss(method, dev_examples, cfg)
+                row["dev_loss"] = dev_loss(method, dev_examples, cfg, cache)
             _append(metrics_path, row)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
@@ -166,7 +191,9 @@ def train(
                 best = row["dev_loss"]
                 method.save(out / "best")
             if (cfg.save_every and step % cfg.save_every == 0) or at_epoch_end or step == total:
-                save_state(out, method, opt, sched, step, cfg, {"best_dev": best})
+                save_train_state(out, trainable=method.trainable_state_dict(), optimizer=opt, scheduler=sched,
+                                 step=step, meta={"best_dev": best, "train_config": to_dict(cfg)})
+                method.save(out)
             if step >= total:
                 break
         epoch += 1
@@ -183,7 +210,14 @@ def _append(path: Path, row: dict) -> None:
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
+    """Keep the rows up to `step` (a torn last line is dropped), rewritten atomically."""
     if not path.is_file():
         return
-    rows = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-    path.write_text("".join(r + "\n" for r in rows))
+    rows = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                rows.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError):
+            break  # a line torn by a crash: nothing after it was written whole
+    atomic_write_text(path, "".join(r + "\n" for r in rows))

@@ -18,7 +18,7 @@ def test_bundled_preset_builds_every_section(name):
     ev = from_dict(EvalConfig, data["eval"])
     assert ev.seeds == [41, 42, 43, 44, 45]  # the paper's five seeds
     if "train" in data:
-        assert from_dict(TrainConfig, data["train"]).n_thoughts == 32 and data["model"]["n_thoughts"] == 4
+        assert from_dict(TrainConfig, data["train"]).train_n_thoughts == 32 and data["model"]["n_thoughts"] == 4
 
 
 def test_presets_cover_both_pairs_and_all_five_tasks():

@@ -7,11 +7,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from softcot.config import DecodingConfig, SoftCoTConfig, TrainConfig
+from softcot.config import DecodingConfig, ModelConfig, TrainConfig, from_dict
 from softcot.data import Example
 from softcot.llm import IGNORE
 from softcot.methods import METHODS, build_method, load_method
-from softcot.methods.coconut import stage_target, train_coconut
+from softcot.methods.coconut import stage_target
 from softcot.methods.softcot_pp import chain_contrastive
 from softcot.train import train
 from softcot.utils import count_parameters
@@ -33,14 +33,14 @@ def data(n=4):
 def build(tiny_pair, name, **kw):
     a, l = tiny_pair
     torch.manual_seed(0)
-    base = dict(method=name, assistant=a, llm=l, n_thoughts=N, num_chains=3, prompt_tokens=N, hint_tokens=12,
+    base = dict(method=name, assistant=a, llm=l, n_thoughts=N, projection_norm="none", num_chains=3, prompt_tokens=N, hint_tokens=12,
                 coconut_thoughts_per_step=2, coconut_max_stages=2, coconut_stage=1)
     base.update(kw)
-    return build_method(SoftCoTConfig(**base), "cpu")
+    return build_method(from_dict(ModelConfig, base), "cpu")
 
 
 def tcfg(out, **kw):
-    base = dict(output_dir=str(out), n_thoughts=N, max_steps=2, batch_size=2, lr=1e-2, dev_fraction=0,
+    base = dict(output_dir=str(out), train_n_thoughts=N, max_steps=2, batch_size=2, lr=1e-2, dev_fraction=0,
                 warmup_ratio=0, max_length=256, seed=1)
     base.update(kw)
     return TrainConfig(**base)
@@ -60,7 +60,7 @@ def test_train_gradients_and_round_trip(tiny_pair, tmp_path, name):
     m = build(tiny_pair, name)
     ex = data(4)
     if name == "coconut":
-        summary = train_coconut(m, tcfg(tmp_path, max_steps=1), ex, [])[-1]
+        summary = train(m, tcfg(tmp_path, max_steps=1), ex, [])
         assert m.stage == 2 and (tmp_path / "stage0").is_dir() and (tmp_path / "stage2").is_dir()
     else:
         summary = train(m, tcfg(tmp_path), ex)
@@ -74,11 +74,14 @@ def test_train_gradients_and_round_trip(tiny_pair, tmp_path, name):
         assert p.grad is not None and p.grad.abs().sum() > 0 and p.dtype == torch.float32
     for model in frozen_models(m):
         assert all(p.grad is None and not p.requires_grad for p in model.parameters() if id(p) not in mine)
-    # train_state.pt holds the trainable tensors only (LoRA: no base weights)
+    # the resume state holds the trainable tensors only (LoRA: no base weights), and no pickle
     run_dir = tmp_path / "stage2" if name == "coconut" else tmp_path
-    state = torch.load(run_dir / "train_state.pt", map_location="cpu", weights_only=False)
-    assert set(state["trainable"]) == set(m.trainable_state_dict())
-    assert count_parameters(state["trainable"].values()) == summary["trainable"]
+    state_dir = run_dir / json.loads((run_dir / "train_state.json").read_text())["dir"]
+    tensors = load_file(state_dir / "tensors.safetensors")
+    trainable = {k.split("/", 1)[1]: v for k, v in tensors.items() if k.startswith("trainable/")}
+    assert set(trainable) == set(m.trainable_state_dict())
+    assert count_parameters(trainable.values()) == summary["trainable"]
+    assert not list(run_dir.rglob("*.pt")) and not list(run_dir.rglob("*.pkl"))
     # save/load round trip: same generation inputs, same loss, same completions
     loaded = load_method(tmp_path, device="cpu")
     assert loaded.name == name and getattr(loaded, "stage", None) == getattr(m, "stage", None)
@@ -100,8 +103,9 @@ def test_lora_checkpoint_is_a_peft_adapter(tiny_pair, tmp_path):
     sd = load_file(tmp_path / "adapter_model.safetensors")
     assert sd and all("lora_" in k for k in sd) and count_parameters(sd.values()) == LORA_PARAMS
     assert json.loads((tmp_path / "adapter_config.json").read_text())["r"] == 8
-    state = torch.load(tmp_path / "train_state.pt", map_location="cpu", weights_only=False)
-    assert all("lora_" in k for k in state["trainable"])
+    state_dir = tmp_path / json.loads((tmp_path / "train_state.json").read_text())["dir"]
+    trainable = [k for k in load_file(state_dir / "tensors.safetensors") if k.startswith("trainable/")]
+    assert trainable and all("lora_" in k for k in trainable)
 
 
 def test_parameter_reports(tiny_pair):
@@ -202,9 +206,9 @@ def test_coconut_curriculum_targets():
 def test_coconut_curriculum_rerun_resumes(tiny_pair, tmp_path):
     cfg = tcfg(tmp_path, max_steps=1)
     first = build(tiny_pair, "coconut", coconut_max_stages=1)
-    train_coconut(first, cfg, data(4), [])
+    train(first, cfg, data(4), [])
     again = build(tiny_pair, "coconut", coconut_max_stages=1)  # a new process after the run ended
-    summaries = train_coconut(again, cfg, data(4), [])
+    summaries = train(again, cfg, data(4), [])["phases"]
     assert [s["steps"] for s in summaries] == [1, 1]
     a, b = first.trainable_state_dict(), again.trainable_state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)  # finished stages reload, nothing retrains
@@ -213,11 +217,11 @@ def test_coconut_curriculum_rerun_resumes(tiny_pair, tmp_path):
 
 def test_coconut_stage_sets_thought_count(coconut):
     assert coconut.n_latent == 3
-    coconut.stage = 2
-    assert coconut.n_latent == 6 and coconut.cfg.coconut_stage == 2
+    coconut.enter_phase(2)
+    assert coconut.n_latent == 6 and coconut.thought_count(1) == 6 and coconut.saved_config().coconut.stage == 2
     assert coconut.prompt_texts(data(1), N)[0].count(coconut.llm.placeholder) == 6
     with pytest.raises(ValueError, match="coconut stage"):
-        coconut.stage = 3
+        coconut.enter_phase(3)
 
 
 # ---- SoftCoT++ --------------------------------------------------------------------------------
@@ -225,7 +229,7 @@ def test_softcot_pp_chains(tiny_pair):
     m = build(tiny_pair, "softcot-pp")
     ex = data(4)
     with torch.no_grad():
-        t = m.soft_thoughts(ex, N).view(4, 3, N, -1)  # [B, K, N, d_a]
+        t = m.thoughts(ex, N).view(4, 3, N, -1)  # [B, K, N, d_llm]
     for i in range(3):
         for j in range(i + 1, 3):
             assert (t[:, i] - t[:, j]).abs().amax() > 1e-3  # each chain thinks differently
@@ -265,7 +269,7 @@ def test_prompt_tuning_thoughts_are_the_same_for_every_question(tiny_pair):
     slots = embeds[m.llm.slot_mask(ids, mask, N)].view(3, N, -1)
     assert torch.equal(slots[0], slots[1]) and torch.equal(slots[0], slots[2])
     assert torch.equal(slots[0], m.trainable.prompt)
-    with pytest.raises(ValueError, match="prompt_tokens"):
+    with pytest.raises(ValueError, match="prompt_tuning.tokens"):
         m.generation_inputs(ex, N + 1)
 
 

@@ -4,7 +4,7 @@ import json
 import pytest
 import torch
 
-from softcot.config import DecodingConfig, SoftCoTConfig
+from softcot.config import DecodingConfig, ProjectionConfig, SoftCoTConfig
 from softcot.data import Example
 from softcot.errors import CheckpointError, ConfigError, ModelLoadError
 from softcot.methods import build_method, load_method
@@ -30,7 +30,8 @@ def examples(n=4, task="gsm8k"):
 def method(tiny_pair):
     a, l = tiny_pair
     torch.manual_seed(0)
-    return build_method(SoftCoTConfig(assistant=a, llm=l, n_thoughts=3), device="cpu")
+    # norm 'none': the pinned values were recorded before 'match' became the default
+    return build_method(SoftCoTConfig(assistant=a, llm=l, n_thoughts=3, projection=ProjectionConfig(norm="none")), device="cpu")
 
 
 def test_different_pair_dimensions(method):
@@ -185,8 +186,8 @@ def test_gradient_checkpointing_gives_the_same_gradient(method):
 def test_projection_variants(tiny_pair):
     a, l = tiny_pair
     for kind, norm in (("mlp", "none"), ("linear", "layernorm"), ("linear", "match")):
-        m = build_method(SoftCoTConfig(assistant=a, llm=l, projection=kind, projection_norm=norm), "cpu")
-        y = m.llm_thoughts(examples(2), 3)
+        m = build_method(SoftCoTConfig(assistant=a, llm=l, projection=ProjectionConfig(kind=kind, norm=norm)), "cpu")
+        y = m.thoughts(examples(2), 3)
         assert y.shape == (2, 3, 32) and y.dtype == torch.float32
         if norm == "match":  # output RMS equals the LLM's embedding RMS at init
             rms = y.pow(2).mean(-1).sqrt()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from softcot.config import SoftCoTConfig, TrainConfig
+from softcot.config import ModelConfig, ProjectionConfig, TrainConfig
 from softcot.data import Example
 from softcot.errors import ConfigError
 from softcot.methods import build_method
@@ -27,11 +27,12 @@ def data(n=12):
 def fresh(tiny_pair):
     torch.manual_seed(0)
     a, l = tiny_pair
-    return build_method(SoftCoTConfig(assistant=a, llm=l, n_thoughts=2), "cpu")
+    # norm 'none': the pinned losses were recorded before 'match' became the default
+    return build_method(ModelConfig(assistant=a, llm=l, n_thoughts=2, projection=ProjectionConfig(norm="none")), "cpu")
 
 
 def tcfg(out, **kw):
-    base = dict(output_dir=str(out), n_thoughts=4, epochs=2, batch_size=2, grad_accum=2, lr=1e-2,
+    base = dict(output_dir=str(out), train_n_thoughts=4, epochs=2, batch_size=2, grad_accum=2, lr=1e-2,
                 dev_fraction=0.25, seed=42, max_length=256)
     base.update(kw)
     return TrainConfig(**base)
@@ -72,7 +73,7 @@ def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):
 def test_checkpoint_files_and_metrics(tiny_pair, tmp_path):
     summary = train(fresh(tiny_pair), tcfg(tmp_path, epochs=1), data())
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"projection.safetensors", "softcot_config.json", "train_state.pt", "metrics.jsonl",
+    assert {"projection.safetensors", "softcot_config.json", "train_state.json", "metrics.jsonl",
             "train_args.json", "train_summary.json", "best"} <= names
     assert not any(p.suffix in (".bin",) or "model" in p.name for p in tmp_path.rglob("*"))
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]

@@ -2,17 +2,17 @@
 last hidden state (after the final norm) is fed back as the next input embedding, `stage * c`
 times, then an end marker and the rest of the reply follow as ordinary tokens.
 
-    method = build_method(SoftCoTConfig(method="coconut", llm="large", coconut_thoughts_per_step=2,
-                                        coconut_max_stages=3))
-    train_coconut(method, TrainConfig(output_dir="runs/coconut", epochs=3), train_examples)
+    method = build_method(ModelConfig(method="coconut", llm="large",
+                                      coconut=CoconutConfig(thoughts_per_step=2, max_stages=3)))
+    train(method, TrainConfig(output_dir="runs/coconut", epochs=3), train_examples)  # every stage
     method.generate(examples, DecodingConfig(max_new_tokens=256))   # at the last stage trained
 
-Curriculum (stage k, `method.stage = k`): the target's first min(k, #steps) "## Step i" lines
+Curriculum (stage k, `method.enter_phase(k)`): the target's first min(k, #steps) "## Step i" lines
 are dropped and k*c continuous thoughts stand in their place; every example of a stage gets the
 same k*c thoughts (as Coconut's "pad to max"), which keeps the batch rectangular, and inference
-uses the same count. `train_coconut` runs stages 0..coconut_max_stages, each a full
-`softcot.train.train` run in `{output_dir}/stage{k}` with a fresh optimizer (as in Coconut); the
-LoRA weights carry over. `n_thoughts` arguments are ignored: the stage decides.
+uses the same count. The stages are the method's `training_phases()`: `softcot.train.train` runs
+stages 0..coconut.max_stages, each in `{output_dir}/stage{k}` with a fresh optimizer (as in
+Coconut); the LoRA weights carry over. `n_thoughts` arguments are ignored: the stage decides.
 
 Batched and cached: the left-padded prefix runs once, then each thought is one forward of one
 position with `past_key_values` (the prefix is never recomputed); the attention mask grows by one
@@ -25,7 +25,6 @@ where it also turns the cache off).
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -37,12 +36,11 @@ from transformers.generation.logits_process import (
     TopPLogitsWarper,
 )
 
-from softcot.config import DecodingConfig, TrainConfig
+from softcot.config import DecodingConfig
 from softcot.data import Example, target_text
 from softcot.errors import ConfigError
-from softcot.llm import IGNORE
+from softcot.llm import IGNORE, Completion
 from softcot.methods.lora import LoRA
-from softcot.utils import write_json
 
 
 def stage_target(example: Example, stage: int) -> str:
@@ -61,21 +59,32 @@ def stage_target(example: Example, stage: int) -> str:
 
 class Coconut(LoRA):
     name = "coconut"
+    description = "Coconut: LoRA LLM feeds its last hidden state back as continuous thoughts (staged curriculum)"
+    trains_what = "LoRA, staged"
 
-    # ---- the curriculum stage ----------------------------------------------------------------
-    @property
-    def stage(self) -> int:
-        return self.cfg.coconut_stage
+    def __init__(self, cfg, llm, assistant=None) -> None:
+        super().__init__(cfg, llm, assistant)
+        self.stage = cfg.coconut.stage  # run-time state: the trainer's phases move it, save() records it
 
-    @stage.setter
-    def stage(self, k: int) -> None:
-        if not 0 <= k <= self.cfg.coconut_max_stages:
-            raise ConfigError(f"coconut stage must be in 0..{self.cfg.coconut_max_stages}, got {k}")
-        self.cfg.coconut_stage = k  # saved with the checkpoint: inference uses the same count
+    # ---- the curriculum: one training phase per stage ------------------------------------------
+    def training_phases(self) -> list[str]:
+        return [f"stage{k}" for k in range(self.cfg.coconut.max_stages + 1)]
+
+    def enter_phase(self, index: int) -> None:
+        if not 0 <= index <= self.cfg.coconut.max_stages:
+            raise ConfigError(f"coconut stage must be in 0..{self.cfg.coconut.max_stages}, got {index}")
+        self.stage = index
+
+    def thought_count(self, n=None) -> int:
+        return self.n_latent  # the stage decides, whatever N is asked for
+
+    def saved_config(self):
+        cfg = super().saved_config()
+        return dataclasses.replace(cfg, coconut=dataclasses.replace(cfg.coconut, stage=self.stage))
 
     @property
     def n_latent(self) -> int:
-        return self.stage * self.cfg.coconut_thoughts_per_step
+        return self.stage * self.cfg.coconut.thoughts_per_step
 
     # ---- the continuous-thought loop ---------------------------------------------------------
     def _forward(self, embeds, mask, pos, cache) -> torch.Tensor:
@@ -136,7 +145,7 @@ class Coconut(LoRA):
         lab = torch.tensor([l + [IGNORE] * (S - len(l)) for l in labels], device=dev)
         return ids, mask, lab
 
-    def loss(self, examples, n_thoughts=None, max_length=1024):
+    def loss(self, examples, n_thoughts=None, max_length=1024, cache=None):
         ids, mask = self.prefix(examples)
         cache, mask, nxt, _ = self.think(ids, mask, self.n_latent)
         s_ids, s_mask, s_lab = self.suffix(examples, ids.shape[1], max_length)
@@ -158,7 +167,7 @@ class Coconut(LoRA):
         return embeds, torch.cat([mask, torch.ones_like(end)], 1)
 
     @torch.no_grad()
-    def generate(self, examples, dec: DecodingConfig, n_thoughts=None) -> list[list[str]]:
+    def generate(self, examples, dec: DecodingConfig, n_thoughts=None) -> list[list[Completion]]:
         ids, mask = self.prefix(examples)
         k = dec.num_samples
         ids, mask = ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)  # [B*k, T]
@@ -168,7 +177,7 @@ class Coconut(LoRA):
         texts = self.decode(h[:, -1], cache, mask, nxt, dec)
         return [texts[i * k : (i + 1) * k] for i in range(len(examples))]
 
-    def decode(self, h, cache, mask, nxt, dec: DecodingConfig) -> list[str]:
+    def decode(self, h, cache, mask, nxt, dec: DecodingConfig) -> list[Completion]:
         """Token-by-token decoding on the cache from last hidden states h [B, d]."""
         head = self.llm.model.get_output_embeddings()
         stop = torch.tensor(self.llm.stop_ids, device=h.device)
@@ -197,40 +206,5 @@ class Coconut(LoRA):
             mask = torch.cat([mask, mask.new_ones(mask.shape[0], 1)], 1)
             h = self._forward(self.llm.embed(tok[:, None]), mask, nxt, cache)[:, -1]
             nxt = nxt + 1
-        texts = []
-        stops = set(self.llm.stop_ids)
-        for row in torch.stack(out, 1).tolist():
-            cut = next((i for i, x in enumerate(row) if x in stops), len(row))
-            texts.append(self.llm.tok.decode(row[:cut], skip_special_tokens=True))
-        return texts
-
-
-def train_coconut(
-    method: Coconut,
-    cfg: TrainConfig,
-    train_examples: list,
-    dev_examples: list | None = None,
-    *,
-    stages: list[int] | None = None,
-    on_step=None,
-) -> list[dict]:
-    """The Coconut curriculum: for each stage k (default 0..coconut_max_stages) set
-    `method.stage = k` and run `softcot.train.train` into `{cfg.output_dir}/stage{k}` (fresh
-    optimizer and schedule per stage, `cfg.epochs` or `cfg.max_steps` per stage). The last
-    stage's checkpoint is also saved to `cfg.output_dir`. Rerun after a crash, finished stages
-    reload their final weights from their `train_state.pt` and the unfinished one resumes.
-    Returns one train summary per stage."""
-    from softcot.train import split_dev, train
-
-    if dev_examples is None:  # one dev split for all stages
-        train_examples, dev_examples = split_dev(train_examples, cfg)
-    out = Path(cfg.output_dir)
-    summaries = []
-    for k in stages if stages is not None else range(method.cfg.coconut_max_stages + 1):
-        method.stage = k
-        stage_cfg = dataclasses.replace(cfg, output_dir=str(out / f"stage{k}"))
-        print(f"[softcot] coconut stage {k}: {method.n_latent} continuous thoughts")
-        summaries.append({"stage": k, **train(method, stage_cfg, train_examples, dev_examples, on_step=on_step)})
-    method.save(out)
-    write_json(out / "coconut_summary.json", summaries)
-    return summaries
+        ids = torch.stack(out, 1)  # [B, t]
+        return [row[0] for row in self.llm.completions(ids, ids.shape[0], 1)]

@@ -2,20 +2,20 @@
 placeholder token (untrained "pause" tokens). Training-free; isolates the effect of the extra
 slots from the effect of what fills them.
 
-    method = build_method(SoftCoTConfig(method="cot-unk", llm="path/to/llm", n_thoughts=4))
+    method = build_method(ModelConfig(method="cot-unk", llm="path/to/llm", n_thoughts=4))
     method.generate(examples, DecodingConfig())
 """
 from __future__ import annotations
 
-from softcot.methods.base import Method
+import torch
+
+from softcot.methods.base import SlotMethod
 
 
-class CoTUnk(Method):
+class CoTUnk(SlotMethod):
     name = "cot-unk"
+    description = "the thought slots keep the LLM's placeholder-token embedding (pause tokens)"
 
-    def prompt_texts(self, examples, n_thoughts):
-        return self.llm.prompt_texts(examples, self.llm.slots(n_thoughts))
-
-    def generation_inputs(self, examples, n_thoughts):
-        ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, n_thoughts))
-        return self.llm.embed(ids), mask  # the slots keep the placeholder token's own embedding
+    def thoughts(self, examples, n, cache=None) -> torch.Tensor:
+        ph = self.llm.embed(torch.tensor([self.llm.placeholder_id], device=self.llm.model.device))  # [1, d_llm]
+        return ph.expand(len(examples), n, -1)  # [B, n, d_llm]: the slot's own embedding, unchanged

@@ -2,7 +2,7 @@
 thought block). The adapters are injected into the LLM module in place (peft), so FrozenLLM's
 reply-only loss and batched decoding run unchanged; only the LoRA matrices train (fp32).
 
-    method = build_method(SoftCoTConfig(method="lora", llm="large", lora_r=8, lora_targets="q_proj,v_proj"))
+    method = build_method(ModelConfig(method="lora", llm="large", lora=LoRAConfig(r=8, targets="q_proj,v_proj")))
     train(method, TrainConfig(...), examples)
     method.save("runs/lora")   # adapter_model.safetensors + adapter_config.json (peft) + softcot_config.json
     method = load_method("runs/lora")
@@ -11,6 +11,8 @@ Note: the LLM module passed in is modified (adapters added): give each LoRA meth
 """
 from __future__ import annotations
 
+import os
+import tempfile
 import warnings
 from pathlib import Path
 
@@ -18,18 +20,17 @@ import torch
 from peft import LoraConfig, PeftModel, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 from peft.utils import load_peft_weights
 
-from softcot.data import target_text
 from softcot.errors import CheckpointError
-from softcot.methods.base import Method
+from softcot.methods.base import CONFIG_NAME, Method
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 
 
 def attach_lora(model, cfg) -> PeftModel:
-    """Inject LoRA adapters (rank cfg.lora_r, alpha cfg.lora_alpha) into `model` in place."""
-    targets = cfg.lora_targets.strip()
+    """Inject LoRA adapters (rank cfg.lora.r, alpha cfg.lora.alpha) into `model` in place."""
+    targets = cfg.lora.targets.strip()
     modules = targets if targets == "all-linear" else [t.strip() for t in targets.split(",") if t.strip()]
-    lcfg = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=0.0, target_modules=modules,
+    lcfg = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=0.0, target_modules=modules,
                       task_type="CAUSAL_LM")
     # autocast_adapter_dtype (default): adapters are fp32 even in a bf16 LLM (trap 1)
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing to act on
@@ -41,22 +42,14 @@ def attach_lora(model, cfg) -> PeftModel:
 
 class LoRA(Method):
     name = "lora"
+    description = "LoRA adapters on the frozen LLM, trained on the same targets (zero-shot prompt)"
+    trains_what = "LoRA adapters"
     weights_name = ADAPTER_WEIGHTS
 
     def __init__(self, cfg, llm, assistant=None) -> None:
         super().__init__(cfg, llm, assistant)
         self.peft = attach_lora(llm.model, cfg)
         self.trainable = self.peft  # trainable_parameters() keeps the LoRA tensors (requires_grad)
-
-    # ---- inputs: the zero-shot prompt, then the target ----------------------------------------
-    def generation_inputs(self, examples, n_thoughts):
-        ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, n_thoughts))
-        return self.llm.embed(ids), mask
-
-    def train_inputs(self, examples, n_thoughts, max_length=1024):
-        texts = self.prompt_texts(examples, n_thoughts)
-        ids, mask, labels = self.llm.encode_train(texts, [target_text(ex) for ex in examples], max_length)
-        return self.llm.embed(ids), mask, labels
 
     # ---- adapter-only checkpoints, through peft ----------------------------------------------
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
@@ -71,8 +64,13 @@ class LoRA(Method):
     def save(self, out_dir: str | Path) -> None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        self.peft.save_pretrained(str(out))  # adapter_model.safetensors + adapter_config.json
-        self.save_config(out)
+        # peft writes adapter_model.safetensors + adapter_config.json in place; write them into a
+        # temp folder beside `out` and rename each, so a crash never leaves a torn adapter.
+        with tempfile.TemporaryDirectory(dir=out, prefix=".adapter.") as tmp:
+            self.peft.save_pretrained(tmp)
+            for f in Path(tmp).iterdir():
+                os.replace(f, out / f.name)
+        self.saved_config().to_json(out / CONFIG_NAME)
 
     def load_trained(self, ckpt_dir: str | Path) -> None:
         path = Path(ckpt_dir) / ADAPTER_WEIGHTS

@@ -7,7 +7,7 @@ from softcot.methods.base import Method
 
 class ZeroShotCoT(Method):
     name = "zero-shot-cot"
+    description = "the frozen LLM with the task instruction, no thought block"
 
-    def generation_inputs(self, examples, n_thoughts):
-        ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, n_thoughts))
-        return self.llm.embed(ids), mask
+    def thought_count(self, n=None) -> int:
+        return 0

@@ -94,24 +94,28 @@ class Assistant:
 class ThoughtCache:
     """The frozen assistant's soft thoughts, computed once per example: owned by a training run
     (never by a method, so nothing leaks into evaluation). Keyed by content (the assistant's
-    rendered prompt, N and the layer), so two files that reuse an id cannot collide."""
+    rendered prompt without slots, and the layer), so two files that reuse an id cannot collide.
+
+    The slots come last in the assistant's message and the assistant is causal, so the first n
+    slot states of a prompt with N >= n slots are exactly the states of a prompt with n slots:
+    one entry computed at the largest N serves every smaller N (mixed-N training)."""
 
     def __init__(self, assistant: Assistant) -> None:
         self.assistant = assistant
-        self.store: dict[str, torch.Tensor] = {}
+        self.store: dict[str, torch.Tensor] = {}  # key -> [N_max, d_a]
 
-    def key(self, prompt: str, n: int) -> str:
-        return hashlib.sha1(f"{self.assistant.layer}|{n}|{prompt}".encode()).hexdigest()
+    def key(self, prompt: str) -> str:
+        return hashlib.sha1(f"{self.assistant.layer}|{prompt}".encode()).hexdigest()
 
     @torch.no_grad()
     def get(self, examples: list[Example], n: int) -> torch.Tensor:
-        """[B, n, d_a] thoughts, computing only the examples not seen yet."""
-        keys = [self.key(p, n) for p in self.assistant.prompts(examples, n)]
-        missing = [(k, ex) for k, ex in zip(keys, examples) if k not in self.store]
+        """[B, n, d_a] thoughts, computing only the examples not seen yet at >= n slots."""
+        keys = [self.key(p) for p in self.assistant.prompts(examples, None)]
+        missing = [(k, ex) for k, ex in zip(keys, examples) if k not in self.store or len(self.store[k]) < n]
         if missing:
             fresh = self.assistant.soft_thoughts([ex for _, ex in missing], n)
             self.store.update((k, t) for (k, _), t in zip(missing, fresh))
-        return torch.stack([self.store[k] for k in keys])
+        return torch.stack([self.store[k][:n] for k in keys])
 
     def fill(self, examples: list[Example], n: int, batch_size: int) -> None:
         """Compute every example's thoughts ahead of the first epoch, batched."""

@@ -197,6 +197,8 @@ class TrainConfig:
     dev_split: str | None = opt(None, "split inside the dev file")
     dev_fraction: float = opt(0.05, "fraction of the training file held out as dev when no dev file is given")
     train_n_thoughts: int = opt(32, "soft thoughts N during training (the paper: 32)")
+    train_n_mix: str = opt("", "train over a mix of N: 'LOW-HIGH' draws N uniformly per optimizer step "
+                           "(seeded), so one projection serves every test N; '' = always train_n_thoughts")
     epochs: int = opt(10, "passes over the training set")
     max_steps: int = opt(0, ">0 stops after this many optimizer steps")
     batch_size: int = opt(8, "examples per micro-batch")
@@ -218,6 +220,17 @@ class TrainConfig:
     def __post_init__(self) -> None:
         _check_choices(self)
         _check(self.train_n_thoughts >= 1, f"train_n_thoughts must be >= 1, got {self.train_n_thoughts}")
+        if self.train_n_mix:
+            lo, _, hi = self.train_n_mix.partition("-")
+            _check(lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi),
+                   f"train_n_mix must be 'LOW-HIGH' with 1 <= LOW <= HIGH, got {self.train_n_mix!r}")
+
+    def n_range(self) -> tuple[int, int]:
+        """The (lowest, highest) training N."""
+        if not self.train_n_mix:
+            return self.train_n_thoughts, self.train_n_thoughts
+        lo, _, hi = self.train_n_mix.partition("-")
+        return int(lo), int(hi)
         _check(self.epochs >= 1 or self.max_steps > 0, "epochs must be >= 1 (or set max_steps)")
         _check(self.max_steps >= 0, f"max_steps must be >= 0, got {self.max_steps}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")

@@ -36,7 +36,7 @@ from softcot.state import legacy_pickle_state, load_train_state, save_train_stat
 from softcot.utils import atomic_write_text, log, seed_everything, write_json
 
 # Settings that must match to resume (others, like save_every, may change between runs).
-RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "epochs", "max_steps", "batch_size",
+RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "epochs", "max_steps", "batch_size",
                "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule", "max_grad_norm", "limit", "seed")
 
 
@@ -61,6 +61,16 @@ def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[list[int]]]
     order = torch.randperm(n, generator=g).tolist()
     micro = [order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
     return [micro[i : i + cfg.grad_accum] for i in range(0, len(micro), cfg.grad_accum)]
+
+
+def step_n(cfg: TrainConfig, step: int) -> int:
+    """The N of optimizer step `step` (0-based): fixed, or drawn uniformly from train_n_mix by a
+    stream seeded from (seed, step), so a resumed run draws the same N."""
+    lo, hi = cfg.n_range()
+    if lo == hi:
+        return lo
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    return int(torch.randint(lo, hi + 1, (1,), generator=g))
 
 
 def _autocast(method: Method, cfg: TrainConfig):
@@ -99,7 +109,9 @@ def train(
     if cfg.cache_thoughts and method.cacheable_thoughts:
         cache = ThoughtCache(method.assistant)
         t0 = time.time()
-        cache.fill(train_examples + dev_examples, cfg.train_n_thoughts, max(cfg.batch_size, 32))
+        # a causal assistant's first n slot states do not depend on later slots: caching at the
+        # highest N serves every N of a mix
+        cache.fill(train_examples + dev_examples, cfg.n_range()[1], max(cfg.batch_size, 32))
         log.info("cached the assistant's thoughts of %d examples in %.1f s", len(cache.store), time.time() - t0)
     phases = method.training_phases()
     if len(phases) == 1:
@@ -165,7 +177,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
             for micro in groups[gi]:
                 batch = [train_examples[i] for i in micro]
                 with _autocast(method, cfg):
-                    loss = method.loss(batch, cfg.train_n_thoughts, cfg.max_length, cache=cache)
+                    loss = method.loss(batch, step_n(cfg, step), cfg.max_length, cache=cache)
                 if not math.isfinite(float(loss.detach())):
                     raise NonFiniteLoss(f"non-finite loss {float(loss):.4g} at step {step + 1} (epoch {epoch}); "
                                         f"the last good checkpoint in {out} is kept: lower --lr or check the data")

@@ -1,129 +1,161 @@
-"""Core benchmark, run on demand (not in CI). Prints ratios measured in this one run.
+"""Core benchmark, run on demand (not in CI); `benchmarks/run_all.py` runs it with the others.
 
-    python benchmarks/bench_core.py [--device cpu] [--llm-hidden 256] [--out bench_core.json]
+    python benchmarks/bench_core.py [--models miniworld|random] [--threads 1] [--quick] [--out runs/bench]
 
-(1) generation wall time, SoftCoT vs plain generation by the same LLM on the same questions and
-    the same forced number of new tokens, at batch 1 and batch 16 (target: ratio <= 1.10 at 16);
-(2) training step time with cached soft thoughts vs recomputing them every step;
-(3) peak memory of one training step (CUDA: max allocated; CPU: peak RSS growth, in a child process).
-Models are random, of the sizes given, with word-piece tokenizers trained on mini-world text
-(`--tokenizers char`: the character tokenizers of tests/tiny.py).
+(1) generation: SoftCoT vs plain zero-shot CoT by the same frozen LLM on the same questions, at
+    batch 1, 16 and 64, for 32 and 128 forced new tokens (min = max new tokens). Each side is
+    timed from its prompts to the generated ids: SoftCoT's includes the assistant's prefill and
+    the projection. The ids come straight from `model.generate` and their count is asserted
+    (every row T ids, none of them a stop id). Ratio SoftCoT/plain, paired per repeat.
+(2) training step (loss + backward + AdamW, 32 thoughts): soft thoughts recomputed by the
+    assistant every step vs read from the cache; ratio recompute/cached = the cache's speed-up.
+(3) peak memory of one (cached) training step, in a fresh child process (CUDA: max allocated;
+    CPU: peak RSS growth).
+Models: the mini world's shipped LLM + assistant (default; the projection is random, which does
+not change the cost), or random models of --llm-hidden/--llm-layers with the mini world's
+tokenizers (`--models random`).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from softcot.config import DecodingConfig, SoftCoTConfig  # noqa: E402
-from softcot.data import Example  # noqa: E402
+from harness import paired_ratio, set_threads, spread, write_results  # noqa: E402
+from softcot.config import SoftCoTConfig, from_dict  # noqa: E402
+from softcot.data import Example, load_examples  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
-from tests.tiny import assistant_tokenizer, llm_tokenizer  # noqa: E402
+
+TRAIN_THOUGHTS = 32
 
 
-def bpe_tokenizers():
-    """Word-piece tokenizers trained on mini-world text: realistic prompt lengths in tokens
-    (the character tokenizers of the tests make every prompt ~4x longer than a real one)."""
-    from softcot.miniworld import generator as gen
-    from softcot.miniworld.tokenizer import build_assistant_tokenizer, build_llm_tokenizer
-    from softcot.prompts import ASSISTANT_INSTRUCTION, LLM_INSTRUCTION, THOUGHT_PREAMBLE
+def miniworld_models(device: str) -> dict:
+    from softcot.frozen import load_frozen_lm
+    from softcot.miniworld import ASSISTANT_DIR, LLM_DIR
 
-    fixed = list(LLM_INSTRUCTION.values()) + list(ASSISTANT_INSTRUCTION.values()) + [THOUGHT_PREAMBLE, "Question:"]
-    texts = [r["question"] + "\n" + r["answer"] for r in gen.generate(0, 3000)] + fixed * 200
-    return build_llm_tokenizer(texts), build_assistant_tokenizer(texts)
+    return {"llm": load_frozen_lm(str(LLM_DIR), device=device),
+            "assistant": load_frozen_lm(str(ASSISTANT_DIR), device=device)}
 
 
-def build(args, device: str):
+def random_models(device: str, hidden: int, layers: int) -> dict:
+    """Random Llama LLM + Qwen2 assistant of the given sizes, with the mini world's tokenizers
+    (so prompt lengths in tokens are the mini world's)."""
     from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
     torch.manual_seed(0)
-    lt, at = (llm_tokenizer(), assistant_tokenizer()) if args.tokenizers == "char" else bpe_tokenizers()
-    llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(lt), hidden_size=args.llm_hidden, intermediate_size=4 * args.llm_hidden,
-                                       num_hidden_layers=args.llm_layers, num_attention_heads=8, num_key_value_heads=4,
+    shipped = miniworld_models("cpu")
+    lt, at = shipped["llm"][1], shipped["assistant"][1]  # their tokenizers only
+    llm = LlamaForCausalLM(LlamaConfig(vocab_size=len(lt), hidden_size=hidden, intermediate_size=4 * hidden,
+                                       num_hidden_layers=layers, num_attention_heads=8, num_key_value_heads=4,
                                        max_position_embeddings=4096, eos_token_id=lt.eos_token_id, pad_token_id=lt.pad_token_id))
-    asst = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(at), hidden_size=args.llm_hidden // 2, intermediate_size=2 * args.llm_hidden,
-                                        num_hidden_layers=max(1, args.llm_layers // 2), num_attention_heads=4, num_key_value_heads=2,
+    asst = Qwen2ForCausalLM(Qwen2Config(vocab_size=len(at), hidden_size=hidden // 2, intermediate_size=2 * hidden,
+                                        num_hidden_layers=max(1, layers // 2), num_attention_heads=4, num_key_value_heads=2,
                                         max_position_embeddings=4096, eos_token_id=at.eos_token_id, pad_token_id=at.pad_token_id))
     for m in (llm, asst):
         m.requires_grad_(False).eval().to(device)
-    cfg = SoftCoTConfig(assistant="bench-assistant", llm="bench-llm", n_thoughts=4)
-    soft = build_method(cfg, device, models={"llm": (llm, lt), "assistant": (asst, at)})
-    plain = build_method(SoftCoTConfig(method="zero-shot-cot", llm="bench-llm"), device, models={"llm": (llm, lt)})
+    return {"llm": (llm, lt), "assistant": (asst, at)}
+
+
+def build(models: str = "miniworld", device: str = "cpu", hidden: int = 256, layers: int = 4):
+    """(SoftCoT with a random `match`-normed projection, plain zero-shot CoT) sharing one frozen LLM."""
+    m = miniworld_models(device) if models == "miniworld" else random_models(device, hidden, layers)
+    torch.manual_seed(0)
+    cfg = from_dict(SoftCoTConfig, {"method": "softcot", "assistant": "bench-assistant", "llm": "bench-llm",
+                                    "n_thoughts": 4, "projection_norm": "match"})  # flat key: read by every config version
+    soft = build_method(cfg, device, models=m)
+    plain = build_method(SoftCoTConfig(method="zero-shot-cot", llm="bench-llm"), device, models={"llm": m["llm"]})
     return soft, plain
 
 
 def questions(n: int) -> list[Example]:
-    from softcot.miniworld import generator as gen
+    """The first n mini-world test questions (the same for every model choice)."""
+    from softcot.miniworld import DATA_DIR
 
-    recs = gen.generate(123, n, steps=(3,))  # same-length problems: padding does not blur the timing
-    return [Example(id=f"b{i}", task="gsm8k", question=r["question"], answer="0",
-                    steps=r["answer"].splitlines()[:-1]) for i, r in enumerate(recs)]
-
-
-def timed(fn, repeats: int, sync) -> float:
-    fn()  # warm-up
-    sync()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+    ex = load_examples("miniworld", DATA_DIR / "test.jsonl", limit=n)
+    if len(ex) < n:
+        raise ValueError(f"{DATA_DIR / 'test.jsonl'} has {len(ex)} examples, {n} needed")
+    return ex
 
 
-def bench_generation(soft, plain, args, sync) -> dict:
-    dec = DecodingConfig(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)  # forced length
-    out = {}
-    for bs in (1, 16):
-        ex = questions(bs)
-        t_soft = timed(lambda: soft.generate(ex, dec), args.repeats, sync)
-        t_plain = timed(lambda: plain.generate(ex, dec), args.repeats, sync)
-        out[f"batch{bs}"] = {"softcot_s": t_soft, "plain_s": t_plain, "ratio": t_soft / t_plain}
+@torch.no_grad()
+def generate_ids(method, examples: list[Example], new_tokens: int, n_thoughts: int = 4) -> torch.Tensor:
+    """Prompts -> exactly `new_tokens` greedy ids per row; raises if the count is not exact."""
+    embeds, mask = method.generation_inputs(examples, n_thoughts)
+    out = method.llm.model.generate(inputs_embeds=embeds, attention_mask=mask, min_new_tokens=new_tokens,
+                                    max_new_tokens=new_tokens, do_sample=False, eos_token_id=method.llm.stop_ids,
+                                    pad_token_id=method.llm.tok.pad_token_id)
+    verify_ids(out, len(examples), new_tokens, method.llm.stop_ids)
     return out
 
 
-def bench_training(soft, args, sync) -> dict:
-    ex = questions(args.train_batch)
-    params = soft.trainable_parameters()
-    opt = torch.optim.AdamW(params, lr=1e-4)
+def verify_ids(out: torch.Tensor, rows: int, new_tokens: int, stop_ids: list[int]) -> None:
+    """T new ids per row, none a stop id (so no row ended early and was padded)."""
+    if tuple(out.shape) != (rows, new_tokens):
+        raise AssertionError(f"generate returned ids of shape {tuple(out.shape)}, expected ({rows}, {new_tokens})")
+    if torch.isin(out, torch.tensor(stop_ids, device=out.device)).any():
+        raise AssertionError("a generated row holds a stop id: it stopped before the forced length")
 
-    def step():
-        loss = soft.loss(ex, n_thoughts=32)
-        loss.backward()
+
+def prompt_tokens(method, examples: list[Example], n_thoughts: int = 4) -> dict:
+    _, mask = method.generation_inputs(examples, n_thoughts)
+    lens = mask.sum(1).tolist()
+    return {"mean": sum(lens) / len(lens), "max": max(lens)}
+
+
+def bench_generation(soft, plain, batches, token_counts, repeats, sync) -> dict:
+    exs = questions(max(batches))
+    out: dict = {"prompt_tokens": {"softcot": prompt_tokens(soft, exs), "plain": prompt_tokens(plain, exs)}}
+    for T in token_counts:
+        for bs in batches:
+            ex = exs[:bs]
+            r = paired_ratio(lambda: generate_ids(soft, ex, T), lambda: generate_ids(plain, ex, T), repeats=repeats, sync=sync,
+                             sides=("softcot", "plain"))
+            out[f"T{T}_batch{bs}"] = {"new_tokens": T, "batch": bs, "verified_ids_per_row": T, **r}
+    return out
+
+
+def bench_training(soft, batch: int, repeats: int, sync) -> dict:
+    """Paired: a step whose soft thoughts the assistant recomputes vs one reading a trainer's cache."""
+    from softcot.assistant import ThoughtCache
+
+    ex = questions(batch)
+    opt = torch.optim.AdamW(soft.trainable_parameters(), lr=1e-4)
+    cache = ThoughtCache(soft.assistant)  # filled by the warm-up round
+
+    def step(cache=None):
+        soft.loss(ex, TRAIN_THOUGHTS, cache=cache).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
 
-    soft._cache = None
-    t_recompute = timed(step, args.repeats, sync)
-    soft.prepare_training(ex, 32)  # turns the cache on
-    t_cached = timed(step, args.repeats, sync)
-    return {"recompute_s": t_recompute, "cached_s": t_cached, "speedup": t_recompute / t_cached}
+    r = paired_ratio(step, lambda: step(cache), repeats=repeats, sync=sync, sides=("recompute", "cached"))
+    return {"batch": batch, "n_thoughts": TRAIN_THOUGHTS, **r}
 
 
 def memory_child(args) -> None:
-    """Run one training step in this fresh process and print its peak memory growth."""
-    soft, _ = build(args, args.device)
+    """Run one cached training step in this fresh process and print its peak memory growth."""
+    soft, _ = build(args.models, args.device, args.llm_hidden, args.llm_layers)
     ex = questions(args.train_batch)
-    soft.prepare_training(ex, 32)
-    soft.soft_thoughts(ex, 32)  # fill the cache: we measure the step itself
-    if args.device.startswith("cuda"):
+    from softcot.assistant import ThoughtCache
+
+    cache = ThoughtCache(soft.assistant)
+    cache.get(ex, TRAIN_THOUGHTS)  # fill the cache: we measure the step itself
+    cuda = args.device.startswith("cuda")
+    if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
     Path("/proc/self/clear_refs").write_text("5")  # Linux: reset the peak-RSS mark (VmHWM) to now
     before = _status_kb("VmRSS")
-    soft.loss(ex, n_thoughts=32).backward()
-    if args.device.startswith("cuda"):
+    soft.loss(ex, TRAIN_THOUGHTS, cache=cache).backward()
+    if cuda:
         print(json.dumps({"peak_step_bytes": torch.cuda.max_memory_allocated() - base, "kind": "cuda max allocated"}))
     else:
         grow = (_status_kb("VmHWM") - before) * 1024
@@ -137,41 +169,75 @@ def _status_kb(key: str) -> int:
     raise RuntimeError(f"{key} not in /proc/self/status")
 
 
+def peak_memory(args: argparse.Namespace, train_batch: int) -> dict:
+    """One cached training step in a fresh child process (its peak is not this process's)."""
+    child_args = ["--memory-child", "--models", args.models, "--device", args.device, "--train-batch", str(train_batch),
+                  "--llm-hidden", str(args.llm_hidden), "--llm-layers", str(args.llm_layers),
+                  "--threads", str(torch.get_num_threads())]
+    child = subprocess.run([sys.executable, __file__, *child_args], capture_output=True, text=True, check=True)
+    return json.loads(child.stdout.strip().splitlines()[-1])
+
+
+def run(args: argparse.Namespace) -> dict:
+    """All three measurements; returns the JSON-able result with its notes and markdown tables."""
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    batches, token_counts = ((1, 16), (32,)) if args.quick else ((1, 16, 64), (32, 128))
+    train_batch = 4 if args.quick else args.train_batch
+    soft, plain = build(args.models, args.device, args.llm_hidden, args.llm_layers)
+    gen = bench_generation(soft, plain, batches, token_counts, args.repeats, sync)
+    train = bench_training(soft, train_batch, args.repeats, sync)
+    mem = peak_memory(args, train_batch)
+    llm_p = sum(p.numel() for p in soft.llm.model.parameters())
+    asst_p = sum(p.numel() for p in soft.assistant.model.parameters())
+    pt = gen["prompt_tokens"]
+    gen_rows = [[g["new_tokens"], g["batch"], g["a_median_s"], g["b_median_s"], g["ratio_median"], spread(g)]
+                for k, g in gen.items() if k != "prompt_tokens"]
+    notes = [
+        f"models: {args.models} (LLM {llm_p:,} params, assistant {asst_p:,} params), 4 thoughts at generation",
+        f"prompt tokens over the first {max(batches)} test questions, mean (max): "
+        f"SoftCoT {pt['softcot']['mean']:.1f} ({pt['softcot']['max']}), plain {pt['plain']['mean']:.1f} ({pt['plain']['max']})",
+        "every generated batch verified: T ids per row straight from model.generate, no stop id among them",
+        f"each ratio: median of {args.repeats} paired repeats (sides alternate, order swaps), after 1 warm-up round",
+        f"peak memory of one cached training step (batch {train_batch}, {TRAIN_THOUGHTS} thoughts): "
+        f"{mem['peak_step_bytes'] / 2**20:.1f} MiB ({mem['kind']})",
+    ]
+    tables = [
+        {"caption": "Generation wall time, SoftCoT vs plain zero-shot CoT (same LLM, forced new tokens)",
+         "columns": ["new tokens", "batch", "SoftCoT s", "plain s", "ratio (median)", "ratio min-max"], "rows": gen_rows},
+        {"caption": f"Training step (batch {train_batch}, {TRAIN_THOUGHTS} thoughts): recomputed vs cached soft thoughts",
+         "columns": ["recompute s", "cached s", "speed-up (median)", "speed-up min-max"],
+         "rows": [[train["a_median_s"], train["b_median_s"], train["ratio_median"], spread(train)]]},
+    ]
+    return {"models": args.models, "llm_params": llm_p, "assistant_params": asst_p, "device": args.device,
+            "generation": gen, "training": train, "memory": mem, "notes": notes, "tables": tables}
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models", choices=("miniworld", "random"), default="miniworld")
+    p.add_argument("--llm-hidden", type=int, default=256, help="random models only")
+    p.add_argument("--llm-layers", type=int, default=4, help="random models only")
+    p.add_argument("--train-batch", type=int, default=8)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_args(p)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    p.add_argument("--llm-hidden", type=int, default=256)
-    p.add_argument("--llm-layers", type=int, default=4)
-    p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--train-batch", type=int, default=8)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--threads", type=int, default=0)
-    p.add_argument("--tokenizers", choices=("bpe", "char"), default="bpe")
-    p.add_argument("--out", default="")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="", help="folder for core.json + core.md")
     p.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     if args.memory_child:
         return memory_child(args)
-    sync = torch.cuda.synchronize if args.device.startswith("cuda") else (lambda: None)
-    soft, plain = build(args, args.device)
-    res = {"device": args.device, "llm_params": sum(p.numel() for p in soft.llm.model.parameters()),
-           "assistant_params": sum(p.numel() for p in soft.assistant.model.parameters()),
-           "generation": bench_generation(soft, plain, args, sync), "training": bench_training(soft, args, sync)}
-    child = subprocess.run([sys.executable, __file__, "--memory-child", *sys.argv[1:]], capture_output=True, text=True, check=True)
-    res["memory"] = json.loads(child.stdout.strip().splitlines()[-1])
-    g, t = res["generation"], res["training"]
-    print(f"models: LLM {res['llm_params']:,} params, assistant {res['assistant_params']:,} params, device {args.device}")
-    print(f"(1) generation, {args.new_tokens} forced new tokens (median of {args.repeats}):")
-    for bs in ("batch1", "batch16"):
-        print(f"    {bs:8s} SoftCoT {g[bs]['softcot_s']:.3f}s  plain {g[bs]['plain_s']:.3f}s  ratio {g[bs]['ratio']:.3f}")
-    print(f"    target at batch 16: ratio <= 1.10 -> {'met' if g['batch16']['ratio'] <= 1.10 else 'NOT met'}")
-    print(f"(2) train step (batch {args.train_batch}, 32 thoughts): recompute {t['recompute_s']:.3f}s, "
-          f"cached {t['cached_s']:.3f}s, speed-up x{t['speedup']:.2f}")
-    print(f"(3) peak memory of one training step: {res['memory']['peak_step_bytes'] / 2**20:.1f} MiB ({res['memory']['kind']})")
+    from harness import machine, markdown
+
+    res = {"title": "Core benchmark", "machine": machine(args.device), "benchmarks": {"core": run(args)}}
+    print(markdown(res))
     if args.out:
-        Path(args.out).write_text(json.dumps(res, indent=2))
+        write_results(args.out, "core", res)
 
 
 if __name__ == "__main__":

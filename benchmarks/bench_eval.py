@@ -1,48 +1,112 @@
-"""Evaluation wall time over 100 examples at batch 1 vs batch 16 (one run, on demand).
+"""Evaluation throughput, batch 1 vs batch 16, of the full `softcot.evaluate.evaluate` loop.
 
-    python benchmarks/bench_eval.py [--examples 100] [--new-tokens 64] [--threads 1]
+    python benchmarks/bench_eval.py [--examples 32] [--new-tokens 32] [--threads 1] [--out runs/bench]
 
-Random SoftCoT model of the core benchmark's sizes (benchmarks/bench_core.py), the full
-`softcot.evaluate.evaluate` loop (generation, extraction, scoring, predictions.jsonl), greedy
-decoding with a forced number of new tokens so both batch sizes do the same work.
+SoftCoT (random projection) on the mini world's shipped LLM + assistant, mini-world test
+questions, greedy decoding forced to --new-tokens (min = max) so both batch sizes do the same
+work: generation, extraction, scoring, predictions.jsonl. Every call writes into a fresh folder
+(evaluate resumes from an existing one). The generated ids are counted at `model.generate`
+itself and must total examples x new tokens, with no stop id. Ratio: examples/s at batch 16
+over examples/s at batch 1, paired per repeat.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_core  # noqa: E402
+from harness import paired_ratio, set_threads, spread, write_results  # noqa: E402
 
 from softcot.config import DecodingConfig  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate  # noqa: E402
 
 
+class CountingGenerate:
+    """Wraps model.generate on the instance: checks each call's ids (T per row, no stop id)."""
+
+    def __init__(self, model, new_tokens: int, stop_ids: list[int]) -> None:
+        self.model, self.orig, self.T, self.stop_ids, self.ids = model, model.generate, new_tokens, stop_ids, 0
+
+    def __call__(self, *args, **kwargs) -> torch.Tensor:
+        out = self.orig(*args, **kwargs)
+        bench_core.verify_ids(out, out.shape[0], self.T, self.stop_ids)
+        self.ids += out.numel()
+        return out
+
+    def __enter__(self) -> "CountingGenerate":
+        self.model.generate = self
+        return self
+
+    def __exit__(self, *exc) -> None:
+        del self.model.generate  # back to the class method
+
+
+def eval_once(method, examples, batch: int, dec: DecodingConfig, counter: CountingGenerate) -> None:
+    d = tempfile.mkdtemp(prefix="softcot-bench-eval-")
+    try:
+        before = counter.ids
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # table, tqdm
+            evaluate(method, examples, EvalConfig(task="miniworld", output_dir=d, seeds=[41], batch_size=batch), dec)
+        if counter.ids - before != len(examples) * dec.max_new_tokens:
+            raise AssertionError(f"{counter.ids - before} ids generated, expected {len(examples)} x {dec.max_new_tokens}")
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    n, T = (16, 16) if args.quick else (args.examples, args.new_tokens)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    soft, _ = bench_core.build("miniworld", args.device)
+    examples = bench_core.questions(n)
+    dec = DecodingConfig(max_new_tokens=T, min_new_tokens=T)
+    with CountingGenerate(soft.llm.model, T, soft.llm.stop_ids) as counter:
+        r = paired_ratio(lambda: eval_once(soft, examples, 1, dec, counter),
+                         lambda: eval_once(soft, examples, 16, dec, counter), repeats=args.repeats, sync=sync,
+                         sides=("batch1", "batch16"))
+    eps1, eps16 = n / r["a_median_s"], n / r["b_median_s"]
+    return {
+        "examples": n, "new_tokens": T, "device": args.device, "examples_per_s_batch1": eps1, "examples_per_s_batch16": eps16,
+        "verified_ids": counter.ids, **r,
+        "notes": [f"SoftCoT (4 thoughts, random projection) on the mini world models, {n} test questions, {T} forced new tokens",
+                  f"all {counter.ids} generated ids counted at model.generate: {T} per row, no stop id",
+                  f"ratio = batch-1 time / batch-16 time = examples/s at 16 over examples/s at 1; "
+                  f"median of {args.repeats} paired repeats after 1 warm-up round"],
+        "tables": [{"caption": "Full evaluate() loop throughput",
+                    "columns": ["batch 1 s", "batch 16 s", "batch 1 ex/s", "batch 16 ex/s", "speed-up (median)",
+                                "speed-up min-max"],
+                    "rows": [[r["a_median_s"], r["b_median_s"], eps1, eps16, r["ratio_median"], spread(r)]]}],
+    }
+
+
+def add_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--examples", type=int, default=32)
+    p.add_argument("--new-tokens", type=int, default=32)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--examples", type=int, default=100)
-    p.add_argument("--new-tokens", type=int, default=64)
-    p.add_argument("--threads", type=int, default=0)
+    add_args(p)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--out", default="", help="folder for eval.json + eval.md")
     args = p.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    soft, _ = bench_core.build(argparse.Namespace(llm_hidden=256, llm_layers=4, tokenizers="bpe"), args.device)
-    examples = bench_core.questions(args.examples)
-    dec = DecodingConfig(max_new_tokens=args.new_tokens, min_new_tokens=args.new_tokens)
-    times = {}
-    for bs in (1, 16):
-        with tempfile.TemporaryDirectory() as d:
-            t = time.perf_counter()
-            evaluate(soft, examples, EvalConfig(task="gsm8k", output_dir=d, seeds=[41], batch_size=bs), dec)
-            times[bs] = time.perf_counter() - t
-    print(f"eval of {args.examples} examples, {args.new_tokens} new tokens each, device {args.device}:")
-    print(f"  batch 1:  {times[1]:.1f} s\n  batch 16: {times[16]:.1f} s\n  speed-up x{times[1] / times[16]:.1f}")
+    set_threads(args.threads)
+    from harness import machine, markdown
+
+    res = {"title": "Evaluation benchmark", "machine": machine(args.device), "benchmarks": {"eval": run(args)}}
+    print(markdown(res))
+    if args.out:
+        write_results(args.out, "eval", res)
 
 
 if __name__ == "__main__":

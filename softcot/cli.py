@@ -112,6 +112,13 @@ def check_device(device: str) -> None:
         raise ConfigError(f"--device {device!r}: expected auto, cpu, cuda or cuda:N")
 
 
+def device_for(device: str) -> str:
+    """`auto` means this process's own device under `accelerate launch` (cuda:LOCAL_RANK)."""
+    from softcot.distributed import default_device
+
+    return default_device() if device == "auto" else device
+
+
 def examples_from_questions(questions: list[str], task: str):
     from softcot.data import Example
 
@@ -148,9 +155,11 @@ def run_train(args: argparse.Namespace) -> int:
     dev_ex = load_examples(mcfg.task, tcfg.dev_file, split=tcfg.dev_split) if tcfg.dev_file else None
     from softcot.methods import build_method, method_class
     from softcot.train import train
+    from softcot.utils import seed_everything
 
     method_class(mcfg.method)
-    method = build_method(mcfg, args.device)
+    seed_everything(tcfg.seed)  # the trainable part's initialisation follows --seed (every process alike)
+    method = build_method(mcfg, device_for(args.device))
     summary = train(method, tcfg, train_ex, dev_ex)
     print(json.dumps(summary, indent=2))
     logging.getLogger("softcot").info("saved to %s", tcfg.output_dir)
@@ -179,8 +188,8 @@ def load_or_build(args: argparse.Namespace, preset: dict, **overrides):
         weights = Path(args.checkpoint) / method_class(cfg.method).weights_name
         if method_class(cfg.method).trains_what and not weights.is_file():
             raise ConfigError(f"{weights}: not found; the checkpoint folder is incomplete")
-        return load_method(args.checkpoint, args.device, **ov)
-    return build_method(dataclass_from(ModelConfig, args, preset, "model", **overrides), args.device)
+        return load_method(args.checkpoint, device_for(args.device), **ov)
+    return build_method(dataclass_from(ModelConfig, args, preset, "model", **overrides), device_for(args.device))
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -250,7 +259,9 @@ def run_eval(args: argparse.Namespace) -> int:
     method = load_or_build(args, preset, task=ecfg.task)
     from softcot.evaluate import format_table
 
-    print(format_table(evaluate(method, examples, ecfg, dec)))
+    metrics = evaluate(method, examples, ecfg, dec)
+    if metrics:  # the main process (the others return {})
+        print(format_table(metrics))
     logging.getLogger("softcot").info("predictions and metrics in %s", ecfg.output_dir)
     return 0
 

@@ -24,15 +24,19 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from softcot import distributed as dist
 from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict
 from softcot.errors import ConfigError
+from softcot.faults import maybe_crash
 from softcot.methods.base import Method
+from softcot.prompts import question_block
 from softcot.scoring import extract_answer, is_correct, majority_vote
 from softcot.utils import append_jsonl, atomic_write_text, log, write_json
 
 __all__ = ["EvalConfig", "parse_seeds", "evaluate", "summarize", "format_table"]
 
 PRED_NAME, METRICS_NAME, RUNCFG_NAME = "predictions.jsonl", "metrics.json", "run_config.json"
+PART_GLOB = "predictions.part*.jsonl"  # one per process of a multi-process run, merged at its end
 
 
 def fingerprint(method: Method, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
@@ -43,70 +47,114 @@ def fingerprint(method: Method, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
     return {"method": model, "eval": ev, "decoding": to_dict(dec)}
 
 
-def read_predictions(path: Path, batch_rows: dict[tuple[int, int], int]) -> list[dict]:
-    """Rows of complete batches only; a torn last line or a half-written batch is dropped."""
+def read_rows(path: Path) -> list[dict]:
+    """The rows of one predictions file up to a torn last line (a crash while it was written)."""
     rows = []
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             try:
                 rows.append(json.loads(line))
             except json.JSONDecodeError:
-                break  # the crash happened while this line was written
-    count: dict[tuple[int, int], int] = {}
+                break
+    return rows
+
+
+def complete_batches(rows: list[dict], expected: dict[tuple[int, int], int]) -> list[dict]:
+    """Rows of complete (seed, batch) units only, each unit once: a half-written batch is
+    dropped (it is redone), a batch found twice (a crash between merge and cleanup) is kept once."""
+    by_unit: dict[tuple[int, int], list[dict]] = {}
     for r in rows:
-        count[(r["seed"], r["batch"])] = count.get((r["seed"], r["batch"]), 0) + 1
-    done = {k for k, c in count.items() if c >= batch_rows.get(k, 1 << 30)}
-    return [r for r in rows if (r["seed"], r["batch"]) in done]
+        by_unit.setdefault((r["seed"], r["batch"]), []).append(r)
+    kept = []
+    for unit, unit_rows in by_unit.items():
+        n = expected.get(unit)
+        if n is not None and len(unit_rows) >= n:
+            kept += unit_rows[:n]  # a duplicate copy follows the first complete one
+    return kept
 
 
 def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
-    """Run (or resume) an evaluation and return its metrics."""
+    """Run (or resume) an evaluation and return its metrics.
+
+    Examples are batched by question length (less padding) and rows written back in the
+    original order. Under `accelerate launch` the (seed, batch) units are shared out over the
+    processes: each appends to its own part file, the main process merges them; the result is
+    identical to a one-process run, and a run killed at K processes resumes at any count."""
     if not examples:
         raise ConfigError(f"{ecfg.data_file}: no examples to evaluate")
     out = Path(ecfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
     seeds = ecfg.seeds if dec.do_sample else ecfg.seeds[:1]  # greedy decoding: seeds repeat each other
     n = method.thought_count(ecfg.n_thoughts)
     fp = fingerprint(method, ecfg, dec)
     runcfg, pred_path = out / RUNCFG_NAME, out / PRED_NAME
     if runcfg.is_file():
-        old = json.loads(runcfg.read_text())
+        try:
+            old = json.loads(runcfg.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ConfigError(f"{runcfg}: not valid JSON; refusing to mix runs, use another --output-dir") from None
         if old != fp:
-            diff = _diff(old, fp)
-            raise ConfigError(f"{pred_path}: written by another configuration ({diff}); use another --output-dir")
-    elif pred_path.exists():
+            raise ConfigError(f"{pred_path}: written by another configuration ({_diff(old, fp)}); use another --output-dir")
+    elif pred_path.exists() or list(out.glob(PART_GLOB)):
         raise ConfigError(f"{pred_path}: exists without {RUNCFG_NAME}; refusing to mix runs, use another --output-dir")
-    write_json(runcfg, fp)
+    dist.barrier()  # every process checked the folder before anything in it changes
 
-    batches = [examples[i : i + ecfg.batch_size] for i in range(0, len(examples), ecfg.batch_size)]
+    # ---- the work: (seed, batch) units over length-sorted batches of example indices -------------
+    order = sorted(range(len(examples)), key=lambda i: (len(question_block(examples[i])), i))
+    batches = [order[i : i + ecfg.batch_size] for i in range(0, len(order), ecfg.batch_size)]
     k = method.completions_per_example(dec)
     expected = {(s, b): len(batch) * k for s in seeds for b, batch in enumerate(batches)}
-    rows = read_predictions(pred_path, expected)
-    atomic_write_text(pred_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))  # drop torn tail
+    if dist.is_main():  # consolidate what earlier runs (any process count) finished
+        out.mkdir(parents=True, exist_ok=True)
+        write_json(runcfg, fp)
+        _merge(out, expected, seeds)
+    dist.barrier()
+    rows = read_rows(pred_path)
     done = {(r["seed"], r["batch"]) for r in rows}
     todo = [(s, b) for s in seeds for b in range(len(batches)) if (s, b) not in done]
+    mine = todo[dist.rank() :: dist.world()]
+    part = pred_path if dist.world() == 1 else out / f"predictions.part{dist.rank()}.jsonl"
     t0 = time.time()
     prior_wall = _prior_wall(out)
-    for s, b in tqdm(todo, desc=f"eval {method.name} on {ecfg.task}", dynamic_ncols=True, disable=not todo):
-        batch = batches[b]
-        torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume reproduces it
-        completions = method.generate(batch, dec, n_thoughts=n)
+    bar = tqdm(mine, desc=f"eval {method.name} on {ecfg.task}", dynamic_ncols=True, disable=not mine or not dist.is_main())
+    for s, b in bar:
+        batch = [examples[i] for i in batches[b]]
+        torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume (on any process) reproduces it
+        with torch.inference_mode():
+            completions = method.generate(batch, dec, n_thoughts=n)
         prompts = method.prompt_texts(batch, n)
         new = []
-        for ex, prompt, comps in zip(batch, prompts, completions):
+        for i, ex, prompt, comps in zip(batches[b], batch, prompts, completions):
             for j, c in enumerate(comps):
                 pred = extract_answer(c, ecfg.task, ecfg.scoring, options=ex.options)
-                new.append({"seed": s, "batch": b, "id": ex.id, "sample": j, "prompt": prompt, "completion": c,
-                            "pred": pred, "gold": ex.answer, "correct": is_correct(pred, ex.answer, ecfg.task),
-                            "tokens": c.tokens})
-        append_jsonl(pred_path, new)
-        rows += new
+                new.append({"seed": s, "batch": b, "index": i, "id": ex.id, "sample": j, "prompt": prompt,
+                            "completion": str(c), "pred": pred, "gold": ex.answer,
+                            "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens})
+        append_jsonl(part, new)  # one fsync'd append per batch: a crash loses at most this batch
+        maybe_crash("eval-batch")
+    dist.barrier()
+    if not dist.is_main():
+        return {}
+    rows = _merge(out, expected, seeds)
     metrics = summarize(rows, seeds, ecfg, fp, examples)
+    metrics["processes"] = dist.world()
     metrics["wall_time_s"] = round(prior_wall + time.time() - t0, 3)
     write_json(out / METRICS_NAME, metrics)
-    table = format_table(metrics)
-    atomic_write_text(out / "summary.md", table + "\n")
+    atomic_write_text(out / "summary.md", format_table(metrics) + "\n")
     return metrics
+
+
+def _merge(out: Path, expected: dict[tuple[int, int], int], seeds: list[int]) -> list[dict]:
+    """predictions.jsonl + every part file -> predictions.jsonl (complete batches, each once, in
+    seed then original example order), written atomically before the parts are removed."""
+    pred_path = out / PRED_NAME
+    parts = sorted(out.glob(PART_GLOB))
+    rows = complete_batches(read_rows(pred_path) + [r for p in parts for r in read_rows(p)], expected)
+    seed_pos = {s: i for i, s in enumerate(seeds)}
+    rows.sort(key=lambda r: (seed_pos.get(r["seed"], len(seeds)), r["index"], r["sample"]))
+    atomic_write_text(pred_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    for p in parts:
+        p.unlink()
+    return rows
 
 
 def _prior_wall(out: Path) -> float:

@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
+from softcot.faults import maybe_crash
 from softcot.errors import CheckpointError
 from softcot.utils import atomic_write_text
 
@@ -112,6 +113,7 @@ def save_train_state(out_dir: str | Path, *, trainable: dict[str, torch.Tensor],
     tmp.mkdir()
     try:
         save_file(tensors, str(tmp / TENSORS))
+        maybe_crash("state-write")  # crash tests: a kill between the two files of one state
         (tmp / META).write_text(text, "utf-8")
         for p in (tmp / TENSORS, tmp / META, tmp):
             _fsync(p)

@@ -28,8 +28,10 @@ import torch
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
+from softcot import distributed as dist
 from softcot.assistant import ThoughtCache
 from softcot.config import TrainConfig, to_dict
+from softcot.faults import maybe_crash
 from softcot.errors import CheckpointError, ConfigError, SoftCoTError
 from softcot.methods.base import Method
 from softcot.state import legacy_pickle_state, load_train_state, save_train_state
@@ -79,15 +81,18 @@ def _autocast(method: Method, cfg: TrainConfig):
 
 @torch.no_grad()
 def dev_loss(method: Method, examples: list, cfg: TrainConfig, cache: ThoughtCache | None = None) -> float | None:
+    """Example-weighted mean loss over the dev set; its batches are shared out over processes."""
     if not examples:
         return None
-    total, count = 0.0, 0
-    for i in range(0, len(examples), cfg.batch_size):
+    total = torch.zeros(2, dtype=torch.float64)  # [sum of loss * batch size, examples]
+    starts = range(0, len(examples), cfg.batch_size)
+    for i in list(starts)[dist.rank() :: dist.world()]:
         batch = examples[i : i + cfg.batch_size]
         with _autocast(method, cfg):
-            total += float(method.loss(batch, cfg.train_n_thoughts, cfg.max_length, cache=cache)) * len(batch)
-        count += len(batch)
-    return total / count
+            total[0] += float(method.loss(batch, cfg.train_n_thoughts, cfg.max_length, cache=cache)) * len(batch)
+        total[1] += len(batch)
+    total = dist.sum_tensor(total.to(method.llm.model.device)).cpu()
+    return float(total[0] / total[1])
 
 
 def train(
@@ -98,7 +103,13 @@ def train(
     on_step: Callable[[int, float], None] | None = None,
 ) -> dict:
     """Train `method.trainable` through all its phases and return the summary (per phase too).
-    `on_step(step, loss)` is a test hook."""
+    `on_step(step, loss)` is a test hook.
+
+    Under `accelerate launch` (K processes) the global batch of an optimizer step is still
+    batch_size x grad_accum examples: its grad_accum micro-batches are shared out over the
+    processes (micro-batch j on process j % K) and the gradients summed, so K processes compute
+    the same step as one (set grad_accum to a multiple of K to keep every process busy). Only
+    the main process writes files."""
     if not method.trains:
         raise ConfigError(f"method {method.name!r} has nothing to train")
     if not train_examples:
@@ -123,9 +134,11 @@ def train(
         log.info("%s phase %s", method.name, phase)
         phase_cfg = dataclasses.replace(cfg, output_dir=str(out / phase))
         summaries.append({"phase": phase, **train_phase(method, phase_cfg, train_examples, dev_examples, cache, on_step)})
-    method.save(out)  # the last phase's model is the run's model
     summary = {**summaries[-1], "phases": summaries}
-    write_json(out / "train_summary.json", summary)
+    if dist.is_main():
+        method.save(out)  # the last phase's model is the run's model
+        write_json(out / "train_summary.json", summary)
+    dist.barrier()
     return summary
 
 
@@ -140,6 +153,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
         raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
                               "Move it away (or use another --output-dir) to start a new run")
     params = method.trainable_parameters()
+    dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
     steps_per_epoch = len(epoch_batches(len(train_examples), cfg, 0))
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
@@ -158,51 +172,62 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     step = state["step"] if state else 0
     best = state["meta"].get("best_dev") if state else None
     metrics_path = out / "metrics.jsonl"
-    _truncate_metrics(metrics_path, step)  # drop rows logged after the checkpoint we resume from
+    main = dist.is_main()
+    dist.barrier()  # every process has read the state before the main one writes anything
+    if main:
+        _truncate_metrics(metrics_path, step)  # drop rows logged after the checkpoint we resume from
+        write_json(out / "train_args.json", to_dict(cfg))
     report = method.parameter_report()
-    write_json(out / "train_args.json", to_dict(cfg))
+    if dist.world() > 1 and cfg.grad_accum % dist.world():
+        log.warning("grad_accum=%d is not a multiple of the %d processes: some idle at each step",
+                    cfg.grad_accum, dist.world())
     log.info("%s: trainable %s / total %s params (%.4f%%); %d train / %d dev; %d steps%s", method.name,
              f"{report['trainable']:,}", f"{report['total']:,}", report["trainable_pct"], len(train_examples),
              len(dev_examples), total, f"; resuming at step {step}" if step else "")
     # ---- loop --------------------------------------------------------------------------
     row: dict = {"loss": None}
-    bar = tqdm(total=total, initial=step, desc=f"train {method.name}", dynamic_ncols=True)
+    bar = tqdm(total=total, initial=step, desc=f"train {method.name}", dynamic_ncols=True, disable=not main)
     t0 = time.time()
     epoch = step // steps_per_epoch
     while step < total:
         groups = epoch_batches(len(train_examples), cfg, epoch)
         for gi in range(step - epoch * steps_per_epoch, len(groups)):
             n_items = sum(len(m) for m in groups[gi])
-            loss_sum = 0.0
-            for micro in groups[gi]:
+            loss_sum = torch.zeros(1, dtype=torch.float64)
+            for micro in groups[gi][dist.rank() :: dist.world()]:  # this process's micro-batches
                 batch = [train_examples[i] for i in micro]
                 with _autocast(method, cfg):
                     loss = method.loss(batch, step_n(cfg, step), cfg.max_length, cache=cache)
-                if not math.isfinite(float(loss.detach())):
-                    raise NonFiniteLoss(f"non-finite loss {float(loss):.4g} at step {step + 1} (epoch {epoch}); "
-                                        f"the last good checkpoint in {out} is kept: lower --lr or check the data")
                 # weight each micro-batch by its size so accumulation equals one big batch
                 (loss * len(batch) / n_items).backward()
                 loss_sum += float(loss.detach()) * len(batch)
+            dist.sum_gradients(params)  # [one all-reduce] every process now holds the global gradient
+            loss_mean = float(dist.sum_tensor(loss_sum.to(params[0].device))[0]) / n_items
+            if not math.isfinite(loss_mean):
+                raise NonFiniteLoss(f"non-finite loss {loss_mean:.4g} at step {step + 1} (epoch {epoch}); "
+                                    f"the last good checkpoint in {out} is kept: lower --lr or check the data")
             gnorm = float(torch.nn.utils.clip_grad_norm_(params, cfg.max_grad_norm))
             opt.step()
             sched.step()
             opt.zero_grad(set_to_none=True)
             step += 1
-            row = {"step": step, "epoch": epoch, "loss": loss_sum / n_items, "grad_norm": gnorm,
+            maybe_crash("train-step")
+            row = {"step": step, "epoch": epoch, "loss": loss_mean, "grad_norm": gnorm,
                    "lr": sched.get_last_lr()[0], "elapsed_s": round(time.time() - t0, 3)}
             at_epoch_end = gi == len(groups) - 1
             if (cfg.eval_every and step % cfg.eval_every == 0) or (at_epoch_end and not cfg.eval_every) or step == total:
                 row["dev_loss"] = dev_loss(method, dev_examples, cfg, cache)
-            _append(metrics_path, row)
+            if main:
+                _append(metrics_path, row)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             if on_step is not None:
                 on_step(step, row["loss"])
             if row.get("dev_loss") is not None and (best is None or row["dev_loss"] < best):
                 best = row["dev_loss"]
-                method.save(out / "best")
-            if (cfg.save_every and step % cfg.save_every == 0) or at_epoch_end or step == total:
+                if main:
+                    method.save(out / "best")
+            if main and ((cfg.save_every and step % cfg.save_every == 0) or at_epoch_end or step == total):
                 save_train_state(out, trainable=method.trainable_state_dict(), optimizer=opt, scheduler=sched,
                                  step=step, meta={"best_dev": best, "train_config": to_dict(cfg)})
                 method.save(out)
@@ -210,9 +235,11 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
                 break
         epoch += 1
     bar.close()
-    summary = {"steps": step, "final_loss": row["loss"], "best_dev_loss": best,
+    summary = {"steps": step, "final_loss": row["loss"], "best_dev_loss": best, "processes": dist.world(),
                "train_examples": len(train_examples), "dev_examples": len(dev_examples), **report}
-    write_json(out / "train_summary.json", summary)
+    if main:
+        write_json(out / "train_summary.json", summary)
+    dist.barrier()  # nobody starts the next phase (or exits) before the main process saved
     return summary
 
 

@@ -18,11 +18,13 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 from softcot.config import SECTIONS, DecodingConfig, EvalConfig, ModelConfig, TrainConfig, from_dict, load_yaml_preset
-from softcot.errors import ConfigError, SoftCoTError
+from softcot.errors import CheckpointError, ConfigError, SoftCoTError
 from softcot.tasks import TASKS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -119,6 +121,181 @@ def device_for(device: str) -> str:
     return default_device() if device == "auto" else device
 
 
+# ---- early checks: every input is read before any model loads -----------------------------------
+def _writable_folder(p: Path, flag: str, what: str) -> None:
+    """The nearest existing folder at or above `p` must be a folder we may write into."""
+    base = p
+    while not base.exists() and base.parent != base:
+        base = base.parent
+    if not base.is_dir():
+        raise ConfigError(f"{flag} {p}: {base} is a file, not a folder; expected {what}")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {p}: folder {base} is not writable; expected {what}")
+
+
+def check_output_dir(path: str | Path, flag: str = "--output-dir") -> None:
+    """Refuse an output folder that is a file, lies below a file or cannot be written."""
+    p = Path(path)
+    if p.exists() and not p.is_dir():
+        raise ConfigError(f"{flag} {p}: exists and is not a folder; expected a folder to write into")
+    _writable_folder(p, flag, "a folder to write into")
+
+
+def check_output_file(path: str | Path, flag: str = "--output") -> None:
+    """Refuse an output file path that is a folder, or whose folder is missing or read-only."""
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{flag} {p}: is a folder; expected a file path")
+    if not p.parent.is_dir():
+        raise ConfigError(f"{flag} {p}: folder {p.parent} does not exist; create it first")
+    _writable_folder(p.parent, flag, "a file in a writable folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise ConfigError(f"{flag} {p}: file is not writable")
+
+
+def safetensors_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Tensor names and shapes from a safetensors header (no data read): a torn or foreign file
+    is refused in one line here, not after minutes of model loading."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), "pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error types
+        msg = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise CheckpointError(f"{path}: not a readable safetensors file ({msg})") from None
+
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.index.json", "*.h5", "*.msgpack")
+
+
+def check_model_folder(path: str, what: str) -> int | None:
+    """A local model folder holds a JSON config.json and readable weights (a hub id is left to the
+    loader). Returns the model's hidden size when its config.json names one."""
+    if not path:
+        raise ConfigError(f"{what} is required (a local model folder or a hub id)")
+    p = Path(path)
+    if not (path.startswith((".", "/", "~")) or p.exists()):
+        return None  # a hub id
+    cfg_file = p / "config.json"
+    if not cfg_file.is_file():
+        raise ConfigError(f"{what}: model folder {path!r} not found or has no config.json; "
+                          "expected a Hugging Face model folder")
+    try:
+        cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+    except (ValueError, RecursionError) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise ConfigError(f"{cfg_file}: not valid JSON ({str(e).splitlines()[0][:120]}); expected the model's "
+                          "config.json") from None
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{cfg_file}: expected a JSON object, got {type(cfg).__name__}")
+    weights = [f for pattern in WEIGHT_PATTERNS for f in sorted(p.glob(pattern))]
+    if not weights:
+        raise ConfigError(f"{what}: model folder {path!r} has no weights; expected model.safetensors "
+                          "(or shards with an index)")
+    for f in weights:
+        if f.suffix == ".safetensors":
+            safetensors_shapes(f)
+    hidden = cfg.get("hidden_size", (cfg.get("text_config") or {}).get("hidden_size"))
+    return hidden if isinstance(hidden, int) and not isinstance(hidden, bool) else None
+
+
+def check_models(cfg: ModelConfig, source: str = "", flags: tuple[str, ...] = ()) -> tuple[int | None, int | None]:
+    """The method exists and its model folders look complete; (assistant, LLM) hidden sizes.
+    A path read from a checkpoint's config is named by `source` unless its flag (`flags`) overrode it."""
+    from softcot.methods import method_class
+
+    def label(name: str) -> str:
+        return f"{source}{name}" if source and name not in flags else f"--{name}"
+
+    cls = method_class(cfg.method)
+    llm = check_model_folder(cfg.llm, label("llm"))
+    assistant = check_model_folder(cfg.assistant, label("assistant")) if cls.needs_assistant else None
+    return assistant, llm
+
+
+def check_checkpoint(ckpt: Path, cfg: ModelConfig, dims: tuple[int | None, int | None]) -> None:
+    """The trained tensors are there and readable; SoftCoT's projection has this pair's shapes."""
+    from softcot.methods import method_class
+
+    cls = method_class(cfg.method)
+    if not cls.trains_what:
+        return
+    weights = ckpt / cls.weights_name
+    if not weights.is_file():
+        raise CheckpointError(f"{weights}: not found; the checkpoint folder is incomplete")
+    if weights.suffix != ".safetensors":
+        return
+    shapes = safetensors_shapes(weights)
+    d_a, d_llm = dims
+    if cfg.method == "softcot" and d_a and d_llm:
+        import torch
+
+        from softcot.projection import Projection
+
+        p = cfg.projection
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in Projection(d_a, d_llm, kind=p.kind, hidden=p.hidden, bias=p.bias,
+                                                               norm=p.norm).state_dict().items()}
+        if set(shapes) != set(want):
+            raise CheckpointError(f"{weights}: holds tensors {sorted(shapes)}, expected {sorted(want)}")
+        for k, shape in shapes.items():
+            if shape != want[k]:
+                raise CheckpointError(f"{weights}: {k} has shape {shape}, expected {want[k]} for this assistant/LLM "
+                                      "pair (was it trained for other models?)")
+
+
+def check_train_output(tcfg: TrainConfig) -> None:
+    """The output folder's resume state, read before any model loads: a pickled one (never
+    opened), a broken pointer or a run with other settings is refused in one line."""
+    from softcot.state import POINTER, _DIR_RE, _json, legacy_pickle_state
+
+    out = Path(tcfg.output_dir)
+    check_output_dir(out)
+    legacy = legacy_pickle_state(out)
+    if legacy is not None:
+        raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
+                              "Move it away (or use another --output-dir) to start a new run")
+    if not (out / POINTER).is_file():
+        return
+    name = _json(out / POINTER, "a train-state pointer").get("dir")
+    if not isinstance(name, str) or not _DIR_RE.fullmatch(name) or not (out / name).is_dir():
+        raise CheckpointError(f"{out / POINTER}: 'dir' must name an existing state-NNNNNNNN folder, got {name!r}")
+    meta = _json(out / name / "state.json", "the train state's JSON").get("meta")
+    old = (meta.get("train_config") if isinstance(meta, dict) else None) or {}
+    from softcot.train import RESUME_KEYS
+
+    diff = [k for k in RESUME_KEYS if old.get(k) != getattr(tcfg, k)]
+    if diff:
+        raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
+                          "use another --output-dir to start a new run")
+
+
+def check_eval_output(out_dir: str) -> None:
+    """An existing evaluation folder must hold a readable run_config.json beside its predictions."""
+    out = Path(out_dir)
+    check_output_dir(out)
+    runcfg, preds = out / "run_config.json", out / "predictions.jsonl"
+    if runcfg.exists():
+        try:
+            data = json.loads(runcfg.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError, OSError) as e:
+            raise ConfigError(f"{runcfg}: not valid JSON ({str(e).splitlines()[0][:120]}); expected the run's "
+                              "settings; use another --output-dir") from None
+        if not isinstance(data, dict) or not all(isinstance(data.get(k), dict) for k in ("method", "eval", "decoding")):
+            raise ConfigError(f"{runcfg}: expected an object with 'method', 'eval' and 'decoding'; use another --output-dir")
+    elif preds.exists():
+        raise ConfigError(f"{preds}: exists without run_config.json; refusing to mix runs, use another --output-dir")
+    if preds.is_file():
+        for n, line in enumerate(preds.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+            try:
+                row = json.loads(line)
+            except (ValueError, RecursionError):
+                break  # a torn last line: the evaluation redoes its batch
+            if not (isinstance(row, dict) and isinstance(row.get("seed"), int) and isinstance(row.get("batch"), int)):
+                raise ConfigError(f"{preds}: line {n}: expected a prediction row with integer 'seed' and 'batch'; "
+                                  "use another --output-dir")
+
+
 def examples_from_questions(questions: list[str], task: str):
     from softcot.data import Example
 
@@ -151,13 +328,17 @@ def run_train(args: argparse.Namespace) -> int:
         raise ConfigError("--train-file is required (a training file of the task's native format)")
     check_device(args.device)
     # every input is read and checked before the (slow) model loading
+    check_train_output(tcfg)
+    from softcot.methods import build_method, method_class
+
+    if not method_class(mcfg.method).trains_what:
+        raise ConfigError(f"--method {mcfg.method}: training-free, nothing to train; use `softcot eval` directly")
+    check_models(mcfg)
     train_ex = load_examples(mcfg.task, tcfg.train_file, split=tcfg.train_split, limit=tcfg.limit or None)
     dev_ex = load_examples(mcfg.task, tcfg.dev_file, split=tcfg.dev_split) if tcfg.dev_file else None
-    from softcot.methods import build_method, method_class
     from softcot.train import train
     from softcot.utils import seed_everything
 
-    method_class(mcfg.method)
     seed_everything(tcfg.seed)  # the trainable part's initialisation follows --seed (every process alike)
     method = build_method(mcfg, device_for(args.device))
     summary = train(method, tcfg, train_ex, dev_ex)
@@ -181,15 +362,16 @@ def load_or_build(args: argparse.Namespace, preset: dict, **overrides):
         keys = ("n_thoughts", "llm", "assistant", "dtype")
         ov = {k: getattr(args, k, None) for k in keys}
         ov.update(overrides)
+        if not Path(args.checkpoint).is_dir():
+            raise CheckpointError(f"--checkpoint {args.checkpoint}: folder not found; expected a folder written by "
+                                  "`softcot train`")
         cfg = read_checkpoint_config(args.checkpoint, **ov)  # fails fast on a broken folder
-        from softcot.methods import method_class
-        from pathlib import Path
-
-        weights = Path(args.checkpoint) / method_class(cfg.method).weights_name
-        if method_class(cfg.method).trains_what and not weights.is_file():
-            raise ConfigError(f"{weights}: not found; the checkpoint folder is incomplete")
+        dims = check_models(cfg, f"{Path(args.checkpoint) / 'softcot_config.json'}: ", tuple(k for k in ov if ov[k]))
+        check_checkpoint(Path(args.checkpoint), cfg, dims)
         return load_method(args.checkpoint, device_for(args.device), **ov)
-    return build_method(dataclass_from(ModelConfig, args, preset, "model", **overrides), device_for(args.device))
+    cfg = dataclass_from(ModelConfig, args, preset, "model", **overrides)
+    check_models(cfg)
+    return build_method(cfg, device_for(args.device))
 
 
 def run_generate(args: argparse.Namespace) -> int:
@@ -204,6 +386,8 @@ def run_generate(args: argparse.Namespace) -> int:
     if args.batch_size < 1 or args.limit < 0:
         raise ConfigError("--batch-size must be >= 1 and --limit >= 0")
     check_device(args.device)
+    if args.output:
+        check_output_file(args.output)
     task = args.task or (preset.get("model") or {}).get("task") or "gsm8k"
     if args.input_file:  # read before loading models: a bad file costs seconds, not minutes
         examples = load_examples(task, args.input_file, limit=args.limit or None)
@@ -252,6 +436,7 @@ def run_eval(args: argparse.Namespace) -> int:
     if not ecfg.data_file:
         raise ConfigError("--data-file is required (an evaluation file of the task's native format)")
     check_device(args.device)
+    check_eval_output(ecfg.output_dir)
     examples = load_examples(ecfg.task, ecfg.data_file, split=ecfg.split, limit=ecfg.limit or None)
     from softcot.evaluate import evaluate
 
@@ -277,6 +462,7 @@ def add_eval(p: argparse.ArgumentParser) -> None:
 def run_report(args: argparse.Namespace) -> int:
     from softcot.report import write_report
 
+    check_output_dir(args.out, "--out")
     write_report(args.runs, args.out)
     return 0
 
@@ -291,8 +477,30 @@ def add_report(p: argparse.ArgumentParser) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     from softcot.demo import DemoConfig, run_demo as demo
 
-    demo(dataclass_from(DemoConfig, args, preset_of(args), "demo"))
+    cfg = dataclass_from(DemoConfig, args, preset_of(args), "demo")
+    check_device(args.device)
+    check_demo(cfg)
+    demo(cfg)
     return 0
+
+
+def check_demo(cfg) -> None:
+    """The settings the demo builds its train / eval / decoding configs from, checked up front."""
+    from softcot.config import parse_seeds
+
+    sweep = [x.strip() for x in cfg.n_sweep.split(",") if x.strip()]
+    if not all(x.isascii() and x.isdigit() and int(x) >= 1 for x in sweep):
+        raise ConfigError(f"--n-sweep {cfg.n_sweep!r}: expected comma-separated integers >= 1, e.g. '1,2,4'")
+    for flag in ("limit_train", "limit_test", "limit_dev"):
+        if getattr(cfg, flag) < 0:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(cfg, flag)}")
+    TrainConfig(train_n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr)
+    DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
+    EvalConfig(seeds=parse_seeds(cfg.seeds), batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
+    check_output_dir(cfg.sized().output_dir)
+    for flag in ("llm", "assistant"):
+        if getattr(cfg, flag):
+            check_model_folder(getattr(cfg, flag), f"--{flag}")
 
 
 @command("demo", "the whole pipeline on the embedded mini world (or your models/data): table, report, plots")
@@ -309,6 +517,14 @@ def run_import_reference(args: argparse.Namespace) -> int:
     check_device(args.device)
     cfg = dataclass_from(ModelConfig, args, preset_of(args), "model", method="softcot",
                          projection={"kind": "linear", "norm": "none"})
+    check_output_dir(args.output_dir)
+    d_a, d_llm = check_models(cfg)
+    from softcot.projection import load_reference_projection
+
+    if not Path(args.projection_bin).is_file():
+        raise CheckpointError(f"--projection-bin {args.projection_bin}: file not found")
+    if d_a and d_llm:  # read (weights only, never arbitrary pickles) and shape-checked before the models load
+        load_reference_projection(args.projection_bin, d_a, d_llm)
     method = build_method(cfg, args.device)
     method.load_reference(args.projection_bin)
     method.save(args.output_dir)
@@ -326,7 +542,7 @@ def add_import_reference(p: argparse.ArgumentParser) -> None:
 # ---- entry point ----------------------------------------------------------------------------------
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit code 2
-        self.exit(2, f"softcot: error: {self.prog}: {message}\n")
+        self.exit(2, f"softcot: error: {self.prog}: {' '.join(message.split())}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +29,7 @@ T = TypeVar("T")
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
 PRESET_DIR = Path(__file__).parent / "configs"
+PRESET_SECTIONS = ("model", "train", "eval", "decoding", "demo")  # `demo` is read by `softcot demo`
 
 
 def opt(default: Any, help: str, *, choices: tuple | None = None) -> Any:
@@ -124,9 +127,46 @@ class PromptTuningConfig:
         _check(self.tokens >= 1, f"prompt_tuning.tokens must be >= 1, got {self.tokens}")
 
 
+@dataclass(frozen=True)
+class QFreeConfig:
+    """Question-free SoftCoT (`softcot-qfree`): the LLM prompt omits the question."""
+
+    n_thoughts: int = opt(16, "soft thoughts N when none is asked for (this method ignores the top-level n_thoughts)")
+
+    def __post_init__(self) -> None:
+        _check(self.n_thoughts >= 1, f"softcot_qfree.n_thoughts must be >= 1, got {self.n_thoughts}")
+
+
+@dataclass(frozen=True)
+class LightThinkerConfig:
+    """LightThinker-style step compression (`lightthinker`, `softcot-lightthinker`)."""
+
+    gist_tokens: int = opt(2, "gist tokens fed after each finished step; the step's own KV entries are then dropped")
+    boundary: str = opt("\n", "a token whose text holds this string ends a reasoning step")
+    lora: bool = opt(True, "also train LoRA adapters on the LLM (section lora); off = the gist embeddings only")
+
+    def __post_init__(self) -> None:
+        _check(self.gist_tokens >= 1, f"lightthinker.gist_tokens must be >= 1, got {self.gist_tokens}")
+        _check(bool(self.boundary), "lightthinker.boundary must not be empty")
+
+
+@dataclass(frozen=True)
+class ReinjectConfig:
+    """Re-injection of the LLM's own hidden states at step boundaries (`reinject`)."""
+
+    states: int = opt(1, "k: the last k last-layer hidden states of the finished step, projected and fed back")
+    boundary: str = opt("\n", "a token whose text holds this string ends a reasoning step (re-injection fires)")
+
+    def __post_init__(self) -> None:
+        _check(self.states >= 1, f"reinject.states must be >= 1, got {self.states}")
+        _check(bool(self.boundary), "reinject.boundary must not be empty")
+
+
 SECTIONS: dict[str, type] = {"projection": ProjectionConfig, "assist_cot": AssistCoTConfig, "lora": LoRAConfig,
                              "coconut": CoconutConfig, "softcot_pp": SoftCoTPPConfig,
-                             "prompt_tuning": PromptTuningConfig}
+                             "prompt_tuning": PromptTuningConfig,
+                             "softcot_qfree": QFreeConfig, "lightthinker": LightThinkerConfig,
+                             "reinject": ReinjectConfig}
 # Flat keys of configs written before the sections existed (old softcot_config.json, presets).
 LEGACY_KEYS = {"projection": ("projection", "kind"), "projection_hidden": ("projection", "hidden"),
                "projection_bias": ("projection", "bias"), "projection_norm": ("projection", "norm"),
@@ -165,6 +205,9 @@ class ModelConfig:
     coconut: CoconutConfig = field(default_factory=CoconutConfig)
     softcot_pp: SoftCoTPPConfig = field(default_factory=SoftCoTPPConfig)
     prompt_tuning: PromptTuningConfig = field(default_factory=PromptTuningConfig)
+    softcot_qfree: QFreeConfig = field(default_factory=QFreeConfig)
+    lightthinker: LightThinkerConfig = field(default_factory=LightThinkerConfig)
+    reinject: ReinjectConfig = field(default_factory=ReinjectConfig)
 
     def __post_init__(self) -> None:
         for name, cls in SECTIONS.items():  # sections given as dicts (JSON, YAML) become dataclasses
@@ -222,15 +265,8 @@ class TrainConfig:
         _check(self.train_n_thoughts >= 1, f"train_n_thoughts must be >= 1, got {self.train_n_thoughts}")
         if self.train_n_mix:
             lo, _, hi = self.train_n_mix.partition("-")
-            _check(lo.isdigit() and hi.isdigit() and 1 <= int(lo) <= int(hi),
+            _check(bool(re.fullmatch(r"[0-9]+-[0-9]+", self.train_n_mix)) and 1 <= int(lo) <= int(hi),
                    f"train_n_mix must be 'LOW-HIGH' with 1 <= LOW <= HIGH, got {self.train_n_mix!r}")
-
-    def n_range(self) -> tuple[int, int]:
-        """The (lowest, highest) training N."""
-        if not self.train_n_mix:
-            return self.train_n_thoughts, self.train_n_thoughts
-        lo, _, hi = self.train_n_mix.partition("-")
-        return int(lo), int(hi)
         _check(self.epochs >= 1 or self.max_steps > 0, "epochs must be >= 1 (or set max_steps)")
         _check(self.max_steps >= 0, f"max_steps must be >= 0, got {self.max_steps}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
@@ -243,6 +279,13 @@ class TrainConfig:
         _check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
         _check(self.max_length >= 8, f"max_length must be >= 8, got {self.max_length}")
         _check(self.save_every >= 0 and self.eval_every >= 0, "save_every and eval_every must be >= 0")
+
+    def n_range(self) -> tuple[int, int]:
+        """The (lowest, highest) training N."""
+        if not self.train_n_mix:
+            return self.train_n_thoughts, self.train_n_thoughts
+        lo, _, hi = self.train_n_mix.partition("-")
+        return int(lo), int(hi)
 
 
 @dataclass(frozen=True)
@@ -286,12 +329,17 @@ class EvalConfig:
         if isinstance(self.seeds, (str, int)):
             object.__setattr__(self, "seeds", parse_seeds(str(self.seeds)))
         object.__setattr__(self, "seeds", list(self.seeds))
+        _check(all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds),
+               f"seeds must be integers, got {self.seeds!r}")
         _check_choices(self)
         _check(len(self.seeds) >= 1, "seeds must name at least one seed")
         _check(len(set(self.seeds)) == len(self.seeds), f"seeds must not repeat, got {self.seeds}")
         _check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         _check(self.limit >= 0, f"limit must be >= 0, got {self.limit}")
         _check(self.n_thoughts >= 0, f"n_thoughts must be >= 0, got {self.n_thoughts}")
+
+
+MAX_SEEDS = 10_000
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -302,6 +350,8 @@ def parse_seeds(text: str) -> list[int]:
             lo, _, hi = part.strip().partition("-")
             if hi and int(hi) < int(lo):
                 raise ConfigError(f"--seeds {text!r}: range {part.strip()!r} is reversed; expected LOW-HIGH")
+            if hi and int(hi) - int(lo) >= MAX_SEEDS:
+                raise ConfigError(f"--seeds {text!r}: range {part.strip()!r} names over {MAX_SEEDS} seeds")
             seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: expected integers like '41,42' or '41-45'") from None
@@ -316,13 +366,16 @@ def to_dict(obj: Any) -> dict:
 def from_dict(cls: type[T], data: dict, *, source: str = "config") -> T:
     """Build a dataclass from a dict, rejecting unknown keys and wrong types with a clear message."""
     _check(isinstance(data, dict), f"{source}: expected a mapping for {cls.__name__}, got {type(data).__name__}")
+    _check(all(isinstance(k, str) for k in data), f"{source}: keys must be strings, got {sorted(map(repr, data))}")
     data = dict(data)
     if cls is ModelConfig:  # flat keys of older configs move into their section
         for old, (sec, key) in LEGACY_KEYS.items():
             if old in data and not (old == "projection" and isinstance(data[old], dict)):
+                value = data.pop(old)  # first: a flat "projection" names the kind, not the section
                 current = data.get(sec) or {}
-                current = to_dict(current) if dataclasses.is_dataclass(current) else dict(current)
-                data[sec] = {**current, key: data.pop(old)}
+                current = to_dict(current) if dataclasses.is_dataclass(current) else current
+                _check(isinstance(current, dict), f"{source}: {sec} should be a mapping, got {current!r}")
+                data[sec] = {**current, key: value}
     if cls is TrainConfig and "n_thoughts" in data:  # the training N's name before it said so
         data.setdefault("train_n_thoughts", data.pop("n_thoughts"))
     known = {f.name: f for f in fields(cls)}
@@ -339,12 +392,14 @@ def from_dict(cls: type[T], data: dict, *, source: str = "config") -> T:
 
 def _type_ok(default: Any, value: Any) -> bool:
     """Loose type check of one value against its field's default (None defaults accept str)."""
-    if default is None or value is None:
+    if default is None:
         return value is None or isinstance(value, str)
+    if value is None:
+        return False
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, float):
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and _finite(value)
     if isinstance(default, int):
         return isinstance(value, int) and not isinstance(value, bool)
     if isinstance(default, str):
@@ -354,6 +409,13 @@ def _type_ok(default: Any, value: Any) -> bool:
     if dataclasses.is_dataclass(default):
         return isinstance(value, (dict, type(default)))
     return True
+
+
+def _finite(value: int | float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        return False
 
 
 def save_json(obj: Any, path: str | Path) -> None:
@@ -371,6 +433,8 @@ def load_json(cls: type[T], path: str | Path) -> T:
         raise ConfigError(f"{path}: line {e.lineno}: not valid JSON ({e.msg})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; expected a JSON config") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: JSON nested too deeply; expected a JSON config") from None
     _check(isinstance(data, dict), f"{path}: expected a JSON object")
     return from_dict(cls, data, source=str(path))
 
@@ -391,10 +455,11 @@ def load_yaml_preset(path: str | Path) -> dict[str, Any]:
     _check(path.is_file(), f"{path}: preset not found; expected a YAML file or one of {bundled_presets()}")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{path}: not valid YAML ({(str(e).splitlines() or [type(e).__name__])[0]})") from None
     _check(isinstance(data, dict), f"{path}: expected a mapping at top level")
     for sec, value in data.items():
+        _check(sec in PRESET_SECTIONS, f"{path}: unknown section {sec!r}; expected some of {list(PRESET_SECTIONS)}")
         _check(isinstance(value, dict), f"{path}: section {sec!r} should be a mapping, got {type(value).__name__}")
     return data
 

@@ -114,6 +114,8 @@ Record = tuple[str, Any]  # (where: "line 5" / "item 3" / "row 0", parsed record
 
 
 def _read_text(path: Path) -> str:
+    if path.is_dir():
+        raise DataError(f"{path}: is a folder; expected a data file ({_expected(path)})")
     if not path.is_file():
         raise FileNotFoundError(f"data file not found: {path}")
     try:
@@ -136,6 +138,8 @@ def _read_json_records(path: Path) -> list[Record]:
     if head in "[{":
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise DataError(f"{path}: JSON nested too deeply; expected {_expected(path)}") from None
         except json.JSONDecodeError as e:
             if head == "[":
                 raise DataError(
@@ -162,6 +166,8 @@ def _read_jsonl(path: Path, text: str) -> list[Record]:
             continue
         try:
             out.append((f"line {n}", json.loads(line)))
+        except RecursionError:
+            raise DataError(f"{path}: line {n}: JSON nested too deeply; expected one JSON object per line") from None
         except json.JSONDecodeError as e:
             first_error = (n, e.msg)
             break
@@ -173,9 +179,10 @@ def _read_jsonl(path: Path, text: str) -> list[Record]:
         if chunk.strip():
             try:
                 out.append((f"line {line_no}", json.loads(chunk.strip().replace("\r", "").replace("\n", "\\n"))))
-            except json.JSONDecodeError as e:
+            except (json.JSONDecodeError, RecursionError) as e:
+                msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
                 raise DataError(
-                    f"{path}: line {line_no}: invalid JSON ({e.msg}); expected one JSON object per line"
+                    f"{path}: line {line_no}: invalid JSON ({msg}); expected one JSON object per line"
                 ) from None
         line_no += chunk.count("\n") + 1
     warnings.warn(
@@ -212,10 +219,17 @@ def _read_parquet(path: Path) -> list[Record]:
 
     # A throw-away cache: a local file needs no Arrow copy under ~/.cache, nor a stale one.
     with tempfile.TemporaryDirectory(prefix="softcot-parquet-") as cache:
-        rows = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=cache).to_list()
+        try:
+            rows = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=cache).to_list()
+        except Exception as e:  # noqa: BLE001 - pyarrow/datasets raise many types on a broken file
+            raise DataError(f"{path}: not a readable parquet file ({_first_line(e)})") from None
     if not rows:
         raise DataError(f"{path}: parquet file has no rows")
     return [(f"row {i}", r) for i, r in enumerate(rows)]
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _read_hf(spec: str, split: str | None) -> list[Record]:
@@ -226,7 +240,10 @@ def _read_hf(spec: str, split: str | None) -> list[Record]:
         raise DataError(f"{spec}: a Hugging Face source needs split= (e.g. 'test' or 'train[:80%]')")
     import datasets
 
-    ds = datasets.load_dataset(name, config or None, split=split)
+    try:
+        ds = datasets.load_dataset(name, config or None, split=split)
+    except Exception as e:  # noqa: BLE001 - offline, unknown name, bad split: one line
+        raise DataError(f"{spec}: cannot load the Hugging Face dataset (split {split!r}): {_first_line(e)}") from None
     return [(f"{split} row {i}", r) for i, r in enumerate(ds)]
 
 
@@ -381,6 +398,8 @@ def _strategyqa(rec: Any, where: str, index: int, ctx: _Ctx) -> Example:
     facts = rec.get("facts") or []
     if isinstance(facts, str):
         facts = [facts]
+    if not isinstance(facts, list):
+        raise ctx.fail(where, f"field 'facts' should be a list of strings, got {type(facts).__name__}")
     steps = [str(f).strip() for f in facts if str(f).strip()]
     meta = {"index": index}
     for key in ("term", "description", "decomposition"):
@@ -506,7 +525,13 @@ def load_examples(
     parse = PARSERS[TASKS[task].parser]
     examples, skipped = [], []
     for index, (where, rec) in enumerate(records):
-        ex = parse(rec, where, index, ctx)
+        try:
+            ex = parse(rec, where, index, ctx)
+        except DataError:
+            raise
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError) as e:
+            # a record shape no parser check foresaw still ends in one line naming file and place
+            raise ctx.fail(where, f"unreadable record ({type(e).__name__}: {_first_line(e)})") from None
         if ex is None:
             skipped.append(where)
         else:

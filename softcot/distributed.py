@@ -1,6 +1,9 @@
 """Data parallelism through accelerate: what softcot needs from the process group, in one place.
 
-    accelerate launch --num_processes 2 --cpu -m softcot.cli train ...   # or: --config_file FILE
+    accelerate launch --multi_gpu --num_processes 2 -m softcot.cli train ...   # or: --config_file FILE
+
+(On a CPU-only machine the same torchrun-based launcher is used: accelerate's own multi-CPU
+launcher needs MPI; softcot then joins the group with gloo.)
 
 Every process holds the frozen LMs and its own copy of the trainable module. softcot does not
 wrap anything in DDP: a method's forward is `method.loss(batch)`, not one nn.Module call, so the
@@ -19,9 +22,14 @@ import torch
 def state():
     """accelerate's PartialState: it joins the process group `accelerate launch` set up (gloo on
     CPU, NCCL on GPUs); a plain `python` run is one process."""
+    import os
+
     from accelerate import PartialState
 
-    return PartialState()
+    # Without CUDA, accelerate only joins a torchrun-style group (LOCAL_RANK set) when told it is
+    # on CPU; it then uses gloo.
+    use_cpu = not torch.cuda.is_available() or os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true")
+    return PartialState(cpu=use_cpu)
 
 
 def world() -> int:

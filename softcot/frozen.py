@@ -14,7 +14,7 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel
 
 from softcot.errors import ConfigError, ModelLoadError
-from softcot.utils import pick_device, torch_dtype
+from softcot.utils import log, pick_device, torch_dtype
 
 # Spare special tokens that real instruct tokenizers ship (Llama-3 reserved tokens, Qwen FIM
 # padding, our mini models), tried in order when no placeholder is configured.
@@ -55,15 +55,19 @@ def load_frozen_lm(path: str, dtype: str = "float32", device: str = "auto") -> t
     looks_local = path.startswith((".", "/", "~")) or local.exists()
     if looks_local and not (local / "config.json").is_file():
         raise ModelLoadError(f"model folder {path!r} not found or has no config.json; expected a Hugging Face model folder")
+    # device "map:auto" (or map:balanced, map:sequential): shard the layers over every visible GPU
+    # (then CPU memory) with accelerate's big-model loading, for an LLM that fits no single device
+    device_map = device[4:] if device.startswith("map:") else None
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype))
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), device_map=device_map)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(
             f"cannot load model {path!r} ({_short(e)}); expected a local model folder or a reachable hub id"
         ) from None
     model.requires_grad_(False)
     model.eval()
-    model.to(pick_device(device))
+    if device_map is None:
+        model.to(pick_device(device))
     return model, load_tokenizer(path)
 
 
@@ -88,10 +92,23 @@ def resolve_placeholder(tokenizer, requested: str | None, who: str) -> tuple[str
     for cand in PLACEHOLDER_CANDIDATES + tuple(getattr(tokenizer, "additional_special_tokens", None) or ()):
         tid = single_token_id(tokenizer, cand)
         if tid is not None and tid not in avoid and cand in tokenizer.get_vocab():
-            return cand, tid
-    if tokenizer.unk_token is not None and tokenizer.unk_token_id not in avoid:
-        return tokenizer.unk_token, tokenizer.unk_token_id
-    raise ConfigError(f"no spare special token found for the {who} placeholder; set --{who}-placeholder to one")
+            return _chosen(who, cand, tid, "a spare special token of its vocabulary")
+    # No spare token (GPT-2: <|endoftext|> is bos, eos and pad at once; GPT-NeoX: only <|padding|>
+    # and <|endoftext|>). Slots are found by id among attended prompt positions only (padding
+    # and, in training, the reply are excluded), so a token that doubles as pad or EOS is safe
+    # as long as the rendered prompt holds it nowhere else (checked per batch: the slot count).
+    for text, tid, why in ((tokenizer.unk_token, tokenizer.unk_token_id, "the unknown token"),
+                           (tokenizer.pad_token, tokenizer.pad_token_id, "the pad token (padding is masked out)"),
+                           (tokenizer.eos_token, tokenizer.eos_token_id, "the EOS token (no spare or pad token; "
+                            "slots are searched in the prompt only)")):
+        if text is not None and tid is not None and (tid not in avoid or why.startswith("the EOS")):
+            return _chosen(who, text, tid, why)
+    raise ConfigError(f"no usable token found for the {who} placeholder; set --{who}-placeholder to one")
+
+
+def _chosen(who: str, text: str, tid: int, why: str) -> tuple[str, int]:
+    log.info("%s placeholder: %r (id %d), %s; --%s-placeholder overrides it", who, text, tid, why, who)
+    return text, tid
 
 
 def resolve_markers(tokenizer, begin: str | None, end: str | None) -> tuple[str, str]:

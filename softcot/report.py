@@ -34,13 +34,25 @@ def collect(run_dirs: list[str | Path]) -> dict[str, dict[str, dict]]:
     for p in find_runs(run_dirs):
         try:
             m = json.loads(p.read_text(encoding="utf-8"))
+            if not isinstance(m, dict):
+                raise TypeError(f"expected a JSON object, got {type(m).__name__}")
+            for key, ok, what in (("accuracy_mean", _number, "a number"), ("accuracy_std", _number, "a number"),
+                                  ("task", lambda x: isinstance(x, str), "a string"),
+                                  ("per_seed", lambda x: isinstance(x, dict), "an object"),
+                                  ("seeds", lambda x: isinstance(x, list), "a list")):
+                if not ok(m.get(key)):
+                    raise TypeError(f"{key!r} should be {what}, got {m.get(key)!r}")
             label = m.get("label") or m["method"]
             if m.get("settings", {}).get("eval", {}).get("n_thoughts"):  # an N sweep point, not the main run
                 label = f"{label} (N={m['settings']['eval']['n_thoughts']})"
             table.setdefault(label, {})[m["task"]] = m
-        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError) as e:
-            raise SoftCoTError(f"{p}: not a softcot metrics file ({e})") from None
+        except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, AttributeError, RecursionError) as e:
+            raise SoftCoTError(f"{p}: not a softcot metrics file ({type(e).__name__}: {e})") from None
     return table
+
+
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
 def markdown(table: dict[str, dict[str, dict]]) -> str:

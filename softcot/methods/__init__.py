@@ -28,6 +28,10 @@ REGISTRY: dict[str, str] = {
     "prompt-tuning": "prompt_tuning:PromptTuning",
     "lora": "lora:LoRA",
     "coconut": "coconut:Coconut",
+    "softcot-qfree": "softcot_qfree:SoftCoTQFree",
+    "lightthinker": "lightthinker:LightThinker",
+    "softcot-lightthinker": "lightthinker:SoftCoTLightThinker",
+    "reinject": "reinject:Reinject",
 }
 METHOD_NAMES = tuple(REGISTRY)
 CONFIG_NAME = "softcot_config.json"

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softcot.config import DecodingConfig  # noqa: E402
+from softcot.config import DecodingConfig, ModelConfig, from_dict, to_dict  # noqa: E402
 from softcot.data import load_examples  # noqa: E402
 from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate, parse_seeds  # noqa: E402
@@ -40,12 +40,15 @@ VARIANTS: dict[str, tuple[dict, dict, int | None]] = {
     "lr1e-3": ({}, {"lr": 1e-3}, None),
     "lr1e-2": ({}, {"lr": 1e-2}, None),
     "epochs3": ({}, {"epochs": 3}, None),
-    "train-n32": ({}, {"n_thoughts": 32}, None),  # the paper: train with 32, test with 4
-    "n16": ({"n_thoughts": 16}, {"n_thoughts": 16}, 16),
+    "train-n32": ({}, {"train_n_thoughts": 32}, None),  # the paper: train with 32, test with 4
+    "n16": ({"n_thoughts": 16}, {"train_n_thoughts": 16}, 16),
     "norm-none": ({"projection_norm": "none"}, {}, None),
     "norm-layernorm": ({"projection_norm": "layernorm"}, {}, None),
     "mlp": ({"projection": "mlp"}, {}, None),
     "layer-3": ({"assistant_layer": -3}, {}, None),  # hidden_states[-3]: two blocks below the top
+    # the LLM's thought block: hint sentence + markers + slots (default) / markers + slots / slots
+    "block-markers": ({"thought_block": "markers"}, {}, None),
+    "block-slots": ({"thought_block": "slots"}, {}, None),
 }
 
 
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> dict:
         t0 = time.time()
         name = row if row in REFERENCES else "softcot"
         m_over, t_over, n_eval = VARIANTS.get(row, ({}, {}, None))
-        mcfg = dataclasses.replace(method_config(name, demo, world), **m_over)
+        mcfg = from_dict(ModelConfig, {**to_dict(method_config(name, demo, world)), **m_over})  # flat keys allowed
         method = build_method(mcfg, models=models)
         dev_loss = None
         if name in ("softcot", "prompt-tuning"):
@@ -133,11 +136,13 @@ def plot(path: Path, results: dict) -> None:
            capsize=3, color=["tab:gray" if k in REFERENCES else "tab:red" for k in names])
     ax.axhline(results["zero-shot-cot"]["accuracy_mean"], color="k", lw=0.8, ls="--")
     ax.set_ylabel("dev accuracy (%)")
-    ax.set_title("SoftCoT variants vs baselines (mini world, dev)")
+    ax.set_ylim(0, 100)
+    ax.set_title("SoftCoT variants vs baselines (mini world, dev, mean +- std over seeds)", fontsize=9)
     plt.setp(ax.get_xticklabels(), rotation=30, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from softcot.utils import save_figure
+
+    save_figure(fig, path)
 
 
 if __name__ == "__main__":

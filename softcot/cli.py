@@ -97,7 +97,7 @@ def preset_of(args: argparse.Namespace) -> dict[str, Any]:
 
 def check_device(device: str) -> None:
     """Refuse an unavailable device before any model loads."""
-    if device in ("auto", "cpu"):
+    if device in ("auto", "cpu") or device.startswith("map:"):
         return
     import torch
 
@@ -294,6 +294,25 @@ def check_eval_output(out_dir: str) -> None:
             if not (isinstance(row, dict) and isinstance(row.get("seed"), int) and isinstance(row.get("batch"), int)):
                 raise ConfigError(f"{preds}: line {n}: expected a prediction row with integer 'seed' and 'batch'; "
                                   "use another --output-dir")
+
+
+def resolve_device_args(args: argparse.Namespace) -> str:
+    """Thread count (set before any model loads) and the device string (`map:auto` = device_map)."""
+    import os
+
+    from softcot.utils import set_cpu_threads
+
+    if args.threads < 0:
+        raise ConfigError(f"--threads must be >= 0, got {args.threads}")
+    set_cpu_threads(args.threads)
+    if args.device_map:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("--device-map shards one process's models; it cannot be combined with a multi-process "
+                              "launch (use one process, or data parallelism without --device-map)")
+        if args.device not in ("auto", "cuda"):
+            raise ConfigError(f"--device-map places the layers itself; drop --device {args.device}")
+        return f"map:{args.device_map}"
+    return args.device
 
 
 def examples_from_questions(questions: list[str], task: str):
@@ -558,6 +577,13 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--preset", help="YAML preset with sections model / train / eval / decoding (a file "
                            "or a bundled name, e.g. paper-qwen-gsm8k)")
             p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ... (default: auto)")
+            p.add_argument("--device-map", default=None, choices=("auto", "balanced", "sequential"),
+                           help="shard the frozen LMs over all visible GPUs (then CPU memory) in one process, for "
+                                "models that fit no single device (accelerate big-model loading; not with "
+                                "multi-process runs)")
+            p.add_argument("--threads", type=int, default=0,
+                           help="CPU threads per process (default 0: the CPUs this process may use, shared "
+                                "among the processes of this machine)")
         add_args(p)
     return parser
 
@@ -567,6 +593,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="[softcot] %(message)s",
                         stream=sys.stderr)
     try:
+        if args.command != "methods":
+            args.device = resolve_device_args(args)
         return COMMANDS[args.command][2](args)
     except (SoftCoTError, ValueError, OSError) as e:  # DataError is a ValueError; files: OSError
         msg = " ".join(str(e).split()) or type(e).__name__

@@ -251,6 +251,8 @@ class TrainConfig:
     warmup_ratio: float = opt(0.03, "fraction of the steps spent warming up linearly")
     schedule: str = opt("linear", "decay after warmup", choices=("linear", "cosine", "constant"))
     max_grad_norm: float = opt(1.0, "gradient clipping norm")
+    group_by_length: bool = opt(True, "batch examples of similar length together (less padding; the batches "
+                                "themselves are shuffled, seeded)")
     bf16: bool = opt(False, "bf16 autocast of the frozen LMs (use on GPUs and CPUs with native bf16)")
     gradient_checkpointing: bool = opt(False, "checkpoint the frozen LLM's layers (less memory, more time)")
     cache_thoughts: bool = opt(True, "compute the frozen assistant's thoughts once per example, before the first epoch")
@@ -353,6 +355,8 @@ def parse_seeds(text: str) -> list[int]:
             if hi and int(hi) - int(lo) >= MAX_SEEDS:
                 raise ConfigError(f"--seeds {text!r}: range {part.strip()!r} names over {MAX_SEEDS} seeds")
             seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ConfigError:  # a ValueError too: keep its own message
+        raise
     except ValueError:
         raise ConfigError(f"--seeds {text!r}: expected integers like '41,42' or '41-45'") from None
     return seeds

@@ -47,6 +47,8 @@ class FrozenLLM:
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "llm")
         self.begin, self.end = resolve_markers(tokenizer, begin, end)
         self.block, self.with_question = block, with_question
+        self._rendered: dict[str, str] = {}  # user message -> rendered prompt
+        self._tokenized: dict[tuple, tuple[list[int], list[int]]] = {}  # (prompt, target, max_len) -> ids
         self.eot_text = end_of_turn_text(tokenizer)
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
         self.stop_ids = self._stop_ids()
@@ -66,13 +68,17 @@ class FrozenLLM:
 
     def prompt_texts(self, examples: list[Example], thoughts: list[str | None] | str | None) -> list[str]:
         """Rendered prompts. `thoughts` fills each thought block (one string for all, one per
-        example, or None for no block)."""
+        example, or None for no block). Renders are memoised by message: a training run renders
+        each example's chat template once, not once per epoch."""
         per = thoughts if isinstance(thoughts, list) else [thoughts] * len(examples)
-        return [
-            render_prompt(self.tok, llm_message(ex, t, begin=self.begin, end=self.end, block=self.block,
-                                                question=self.with_question or t is None))
-            for ex, t in zip(examples, per)
-        ]
+        out = []
+        for ex, t in zip(examples, per):
+            msg = llm_message(ex, t, begin=self.begin, end=self.end, block=self.block,
+                              question=self.with_question or t is None)
+            if msg not in self._rendered:
+                self._rendered[msg] = render_prompt(self.tok, msg)
+            out.append(self._rendered[msg])
+        return out
 
     def encode_prompts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Left-padded prompt ids and mask [B, T] for generation."""
@@ -83,21 +89,28 @@ class FrozenLLM:
 
     def encode_train(self, texts: list[str], targets: list[str], max_length: int) -> tuple[torch.Tensor, ...]:
         """Right-padded [prompt + target + end-of-turn] ids, mask and labels [B, T]; labels are
-        IGNORE on the prompt (thought slots included) and on padding."""
-        rows, labels = [], []
-        for text, target in zip(texts, targets):
-            p = self.tok.encode(text, add_special_tokens=False)
-            r = self.tok.encode(target + self.eot_text, add_special_tokens=False)
-            r = r[: max(1, max_length - len(p))]  # truncate the reply, never the prompt's slots
-            rows.append(p + r)
-            labels.append([IGNORE] * len(p) + r)
-        T = max(map(len, rows))
-        pad = self.tok.pad_token_id
-        ids = torch.tensor([r + [pad] * (T - len(r)) for r in rows])
-        mask = torch.tensor([[1] * len(r) + [0] * (T - len(r)) for r in rows])
-        lab = torch.tensor([l + [IGNORE] * (T - len(l)) for l in labels])
+        IGNORE on the prompt (thought slots included) and on padding. Token ids are memoised per
+        (prompt, target): each example is tokenised once per training run."""
+        rows = [self._train_ids(text, target, max_length) for text, target in zip(texts, targets)]
+        B, T = len(rows), max(len(p) + len(r) for p, r in rows)
+        ids = torch.full((B, T), self.tok.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((B, T), dtype=torch.long)
+        lab = torch.full((B, T), IGNORE, dtype=torch.long)
+        for i, (p, r) in enumerate(rows):
+            n = len(p) + len(r)
+            ids[i, :n] = torch.tensor(p + r)
+            mask[i, :n] = 1
+            lab[i, len(p) : n] = torch.tensor(r)
         dev = model_device(self.model)
         return ids.to(dev), mask.to(dev), lab.to(dev)
+
+    def _train_ids(self, text: str, target: str, max_length: int) -> tuple[list[int], list[int]]:
+        key = (text, target, max_length)
+        if key not in self._tokenized:
+            p = self.tok.encode(text, add_special_tokens=False)
+            r = self.tok.encode(target + self.eot_text, add_special_tokens=False)
+            self._tokenized[key] = (p, r[: max(1, max_length - len(p))])  # truncate the reply, never the slots
+        return self._tokenized[key]
 
     # ---- the splice ------------------------------------------------------------------------
     def embed(self, ids: torch.Tensor) -> torch.Tensor:

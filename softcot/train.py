@@ -31,6 +31,7 @@ from transformers import get_scheduler
 from softcot import distributed as dist
 from softcot.assistant import ThoughtCache
 from softcot.config import TrainConfig, to_dict
+from softcot.data import target_text
 from softcot.faults import maybe_crash
 from softcot.errors import CheckpointError, ConfigError, SoftCoTError
 from softcot.methods.base import Method
@@ -38,8 +39,9 @@ from softcot.state import legacy_pickle_state, load_train_state, save_train_stat
 from softcot.utils import atomic_write_text, log, seed_everything, write_json
 
 # Settings that must match to resume (others, like save_every, may change between runs).
-RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "epochs", "max_steps", "batch_size",
-               "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule", "max_grad_norm", "limit", "seed")
+RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "group_by_length", "epochs",
+               "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule",
+               "max_grad_norm", "limit", "seed")
 
 
 class NonFiniteLoss(SoftCoTError):
@@ -57,11 +59,19 @@ def split_dev(examples: list, cfg: TrainConfig) -> tuple[list, list]:
     return [e for i, e in enumerate(examples) if i not in dev_idx], [examples[i] for i in sorted(dev_idx)]
 
 
-def epoch_batches(n: int, cfg: TrainConfig, epoch: int) -> list[list[list[int]]]:
-    """The epoch's micro-batches of example indices, grouped per optimizer step."""
+def epoch_batches(n: int, cfg: TrainConfig, epoch: int, lengths: list[int] | None = None) -> list[list[list[int]]]:
+    """The epoch's micro-batches of example indices, grouped per optimizer step. With
+    `lengths` (and cfg.group_by_length) the shuffled order is cut into windows of 64 micro-batches,
+    each window sorted by length before it is split, and the micro-batches shuffled again: batches
+    hold examples of similar length (less padding) in a seeded, still random order."""
     g = torch.Generator().manual_seed(cfg.seed * 1000 + epoch)
     order = torch.randperm(n, generator=g).tolist()
+    if lengths is not None and cfg.group_by_length:
+        w = cfg.batch_size * 64
+        order = [i for s in range(0, n, w) for i in sorted(order[s : s + w], key=lambda j: lengths[j])]
     micro = [order[i : i + cfg.batch_size] for i in range(0, n, cfg.batch_size)]
+    if lengths is not None and cfg.group_by_length:
+        micro = [micro[i] for i in torch.randperm(len(micro), generator=g).tolist()]
     return [micro[i : i + cfg.grad_accum] for i in range(0, len(micro), cfg.grad_accum)]
 
 
@@ -155,6 +165,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     params = method.trainable_parameters()
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
+    lengths = [len(ex.question) + len(target_text(ex)) for ex in train_examples]  # characters: a cheap proxy
     steps_per_epoch = len(epoch_batches(len(train_examples), cfg, 0))
     total = cfg.max_steps or cfg.epochs * steps_per_epoch
     sched_name = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup"}[cfg.schedule]
@@ -190,7 +201,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     t0 = time.time()
     epoch = step // steps_per_epoch
     while step < total:
-        groups = epoch_batches(len(train_examples), cfg, epoch)
+        groups = epoch_batches(len(train_examples), cfg, epoch, lengths)
         for gi in range(step - epoch * steps_per_epoch, len(groups)):
             n_items = sum(len(m) for m in groups[gi])
             loss_sum = torch.zeros(1, dtype=torch.float64)

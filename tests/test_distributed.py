@@ -188,3 +188,16 @@ def test_every_method_under_two_processes(world):
                 assert two["weights"][k] == pytest.approx(v, rel=1e-4, abs=1e-6), (name, k)
         else:  # training-free: the very same predictions
             assert two["predictions"] == one["predictions"], name
+
+
+def test_device_map_sharding_path_evaluates_like_one_device(world, reference):
+    """--device-map auto (accelerate big-model loading; on this CPU-only machine every layer lands
+    on the CPU) runs the same evaluation as --device cpu."""
+    out = world["root"] / "emap"
+    args = [a if a != "cpu" else "auto" for a in eval_args(world, out)]
+    args = args[: args.index("--device")] + ["--device-map", "auto"]
+    p = launch(args)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert (out / "predictions.jsonl").read_text() == (reference["eval"] / "predictions.jsonl").read_text()
+    bad = launch(eval_args(world, world["root"] / "emap2") + ["--device-map", "auto"])
+    assert bad.returncode == 2 and "drop --device cpu" in bad.stderr

@@ -209,8 +209,11 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
                 batch = [train_examples[i] for i in micro]
                 with _autocast(method, cfg):
                     loss = method.loss(batch, step_n(cfg, step), cfg.max_length, cache=cache)
-                # weight each micro-batch by its size so accumulation equals one big batch
-                (loss * len(batch) / n_items).backward()
+                # weight each micro-batch by its size so accumulation equals one big batch; a batch
+                # whose loss no trainable tensor touches (e.g. no step boundary to re-inject at
+                # within max_length) contributes a zero gradient
+                if loss.requires_grad:
+                    (loss * len(batch) / n_items).backward()
                 loss_sum += float(loss.detach()) * len(batch)
             dist.sum_gradients(params)  # [one all-reduce] every process now holds the global gradient
             loss_mean = float(dist.sum_tensor(loss_sum.to(params[0].device))[0]) / n_items

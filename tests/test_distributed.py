@@ -28,7 +28,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def launch(args, procs=1, fault=None, cwd=None, script=None):
+def launch(args, procs=1, fault=None, cwd=None, script=None, config_file=None):
     """Run `softcot ARGS` (or a script) in 1 process or under accelerate with `procs` processes."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false",
            "PYTHONPATH": str(ROOT)}
@@ -36,7 +36,10 @@ def launch(args, procs=1, fault=None, cwd=None, script=None):
     if fault:
         env["SOFTCOT_FAULT"] = fault
     target = [script] if script else ["-m", "softcot.cli", "-q"]
-    if procs == 1:
+    if config_file:  # a shipped accelerate config decides the process count
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config_file),
+               "--main_process_port", str(free_port()), *target, *map(str, args)]
+    elif procs == 1:
         cmd = [sys.executable, *target, *map(str, args)]
     else:
         cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", str(procs),
@@ -106,7 +109,7 @@ def test_two_processes_train_like_one(world, reference):
 
 def test_two_processes_evaluate_like_one(world, reference):
     out = world["root"] / "e2"
-    p = launch(eval_args(world, out), procs=2)
+    p = launch(eval_args(world, out), config_file=ROOT / "softcot" / "configs" / "accelerate" / "cpu-2proc.yaml")
     assert p.returncode == 0, p.stderr[-2000:]
     one = (reference["eval"] / "predictions.jsonl").read_text()
     two = (out / "predictions.jsonl").read_text()

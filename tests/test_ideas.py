@@ -153,7 +153,7 @@ def test_reinject_fires_at_boundaries_batched_equals_one_by_one(tiny_pair):
     assert [c[0].tokens for c in one] == [c[0].tokens for c in out]
 
 
-@pytest.mark.parametrize("name", ["lightthinker", "reinject"])
+@pytest.mark.parametrize("name", ["lightthinker", "softcot-lightthinker", "reinject"])
 def test_teacher_forcing_equals_decoding(tiny_pair, name):
     """Training sees what decoding sees: under the teacher-forced pass on the model's own greedy
     output (boundaries firing, steps dropped), every generated token is the argmax."""
@@ -164,15 +164,16 @@ def test_teacher_forcing_equals_decoding(tiny_pair, name):
                 p.normal_(0, 0.05)
         ex = data(3)
         m.boundary = boundary_ids(m.llm.tok, frequent_char(m, ex), m.llm.stop_ids)  # a boundary that fires
-        m.generate(ex, DecodingConfig(max_new_tokens=20))
+        n = m.thought_count()
+        m.generate(ex, DecodingConfig(max_new_tokens=20), n)
         assert sum(m.last_stats["fires"]) > 0
         stop = set(m.llm.stop_ids)
         replies = []
         for row in m.last_ids.tolist():
             cut = next((i + 1 for i, t in enumerate(row) if t in stop), len(row))
             replies.append(row[:cut])
-        if name == "lightthinker":
-            logits, targets = m.teacher_forced(ex, 0, 1024, replies)
+        if name != "reinject":
+            logits, targets = m.teacher_forced(ex, n, 1024, replies)
         else:
             logits, targets = m.teacher_forced(ex, replies)
     assert sorted(targets.tolist()) == sorted(t for r in replies for t in r)  # (reinject: segment-major order)

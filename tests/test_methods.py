@@ -52,7 +52,8 @@ def frozen_models(m):
 
 def test_registry_names():
     assert set(METHODS) == {"zero-shot-cot", "softcot", "cot-unk", "assist-cot", "lora", "coconut",
-                            "softcot-pp", "prompt-tuning"}
+                            "softcot-pp", "prompt-tuning", "softcot-qfree", "lightthinker", "softcot-lightthinker",
+                            "reinject"}
 
 
 @pytest.mark.parametrize("name", ["softcot", "softcot-pp", "prompt-tuning", "lora", "coconut"])

@@ -140,7 +140,7 @@ def test_lm_pretraining_data_never_contains_held_out_questions():
 def test_examples_and_hint():
     from softcot.data import Example
     from softcot.data import target_text
-    from softcot.miniworld.build import hint_text, is_correct
+    from softcot.miniworld.build import hint_text, strict_correct
     from softcot.scoring import extract_answer
 
     rec = {"question": "Tom has 3 boxes with 4 pens in each. He buys 5 more. Then he has 2 times as many. "
@@ -170,7 +170,7 @@ def test_examples_and_hint():
     assert t.startswith("## Step 1: Tom has 3 boxes with 4 pens in each: 3*4=12.\n## Step 2: ") and t.endswith("The answer is \\boxed{34}.")
     assert extract_answer("a \\boxed{1} b \\boxed{ 34 }.", "miniworld", "strict") == "34"
     assert extract_answer("no box", "miniworld", "strict") is None
-    assert is_correct(t, "34") and not is_correct(t, "35") and not is_correct("34", "34")
+    assert strict_correct(t, "34") and not strict_correct(t, "35") and not strict_correct("34", "34")
 
 
 # ----------------------------------------------------------------- quick build

@@ -71,7 +71,7 @@ class LightThinker(Method):
 
     # ---- parameters: the ModuleDict plus the LoRA tensors -------------------------------------
     def trainable_parameters(self) -> list[nn.Parameter]:
-        own = list(self.trainable.parameters())
+        own = [p for p in self.trainable.parameters() if p.requires_grad]  # a caller may freeze a part
         lora = [p for n, p in self.llm.model.named_parameters() if "lora_" in n and p.requires_grad] if self.peft else []
         return own + lora
 

@@ -28,6 +28,10 @@ problems in which packs have random sizes, told only in its gold hints. So the L
 reads hints but never learns a pack size: without a hint it guesses, and whatever helps it on
 pack problems must come from the assistant. None of them is a dev/test question; the shipped
 train split is what SoftCoT's projection trains on.
+
+This from-scratch pre-training of the two mini LMs (`train_lm`, full-parameter next-token
+training) is a separate step from softcot's trainer (`softcot.train.train`, which only ever trains
+a method's small trainable part beside frozen LMs); its held-out check is `measure_world`.
 """
 from __future__ import annotations
 
@@ -77,7 +81,7 @@ def hint_text(example) -> str:
     return size.group(1) if size else ""
 
 
-def is_correct(completion: str, gold: str) -> bool:
+def strict_correct(completion: str, gold: str) -> bool:
     """Strict scoring (only an explicit \\boxed{N} or #### N counts), the project's own scorer."""
     return scoring.is_correct(scoring.extract_answer(completion, "miniworld", "strict"), gold, "miniworld")
 
@@ -280,7 +284,7 @@ def slot_hints(model, tok, examples, *, n: int = 8, batch_size: int = 100) -> li
     return out
 
 
-def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size: int) -> dict:
+def measure_world(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size: int) -> dict:
     """Held-out greedy accuracy: no hint / gold hint / assistant-written hint / the hint the
     assistant writes at its slots (SoftCoT's ceiling with a perfect projection); also per step
     count and for pack / no-pack problems."""
@@ -302,7 +306,7 @@ def evaluate(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch_size
     for name, msgs in conds.items():
         comps = greedy_generate(llm, ltok, [render_prompt(ltok, m) for m in msgs],
                                 max_new_tokens=max_new_tokens, batch_size=batch_size)
-        ok = [is_correct(c, e.answer) for c, e in zip(comps, examples)]
+        ok = [strict_correct(c, e.answer) for c, e in zip(comps, examples)]
         res[name] = round(sum(ok) / max(1, len(ok)), 4)
         for e, o in zip(examples, ok):
             groups.setdefault(str(len(e.steps)), {}).setdefault(name, []).append(o)
@@ -412,7 +416,7 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
         acc = {}
         if cfg.n_eval:
             t0 = time.time()
-            acc = evaluate(llm, ltok, asst, atok, test[:cfg.n_eval], max_new_tokens=cfg.max_new_tokens,
+            acc = measure_world(llm, ltok, asst, atok, test[:cfg.n_eval], max_new_tokens=cfg.max_new_tokens,
                            batch_size=cfg.eval_batch)
             acc["seconds"] = round(time.time() - t0, 1)
             log(f"evaluation: {acc['seconds']:.0f}s")

@@ -1,0 +1,284 @@
+"""Beyond SoftCoT on the mini world: question-free SoftCoT, LightThinker-style step compression
+(alone and with SoftCoT's thoughts), hidden-state re-injection, and fixed- vs mixed-N training.
+
+    python benchmarks/ideas.py                        # 26 min on 2 CPU cores (fresh); writes runs/ideas/
+    python benchmarks/ideas.py --quick                # every code path in a few minutes (runs/ideas-quick)
+
+Protocol (the demo's): the shipped mini LMs and splits; every trained part trained with the
+demo's settings (1 epoch, lr 3e-3, batch 32, cosine, projection norm `match`); sampling T=0.5,
+160 new tokens; the held-out test split over seeds 41-43 (mean +- std), paired bootstrap CI of
+each method minus SoftCoT over test questions (accuracy averaged over seeds). Every choice is made
+on the dev split (first seed): question-free SoftCoT's N, LightThinker's LoRA on/off, re-injection's
+k, LightThinker's epochs (1 or 3). SoftCoT + LightThinker is measured twice: trained jointly
+from scratch like LightThinker, and as SoftCoT's projection (from SoftCoT's, 1 epoch) trained on
+top of the chosen LightThinker, whose gists and LoRA stay frozen. Cost, on the first --cost-n test questions with greedy decoding, batch 64: the LLM's prompt
+length in tokens, the peak number of real cached key/value entries per question (plain decoding:
+prompt + generated tokens; the step-wise methods count their cache after every forward), and the
+generation time per question. Accuracy vs N (first seed): SoftCoT trained at N=4 and trained
+over N drawn from 1-32, and question-free SoftCoT (trained over 1-32).
+Writes ideas.json, ideas.md, accuracy_vs_n.png under --out. Rerun: everything resumes (training
+and evaluation are the library's resumable loops; cost rows are cached as JSON).
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from softcot.config import DecodingConfig, LightThinkerConfig, ReinjectConfig  # noqa: E402
+from softcot.data import load_examples  # noqa: E402
+from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
+from softcot.evaluate import EvalConfig, evaluate  # noqa: E402
+from softcot.frozen import load_frozen_lm  # noqa: E402
+from softcot.methods import build_method  # noqa: E402
+from softcot.stats import paired_bootstrap  # noqa: E402
+from softcot.train import train  # noqa: E402
+from softcot.utils import atomic_write_text, log, save_figure, write_json  # noqa: E402
+
+SWEEP_N = [1, 2, 4, 8, 16, 32]
+# run name -> (method, model-config overrides, train-config overrides)
+RUNS: dict[str, tuple[str, dict, dict]] = {
+    "zero-shot-cot": ("zero-shot-cot", {}, {}),
+    "softcot": ("softcot", {}, {}),
+    "softcot-mixN": ("softcot", {}, {"train_n_mix": "1-32"}),
+    "softcot-qfree": ("softcot-qfree", {}, {"train_n_mix": "1-32"}),
+    "lora": ("lora", {}, {}),
+    "lora-3ep": ("lora", {}, {"epochs": 3}),  # LoRA CoT trained as long as a 3-epoch LightThinker
+    "lightthinker": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=True)}, {}),
+    "lightthinker-gistonly": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=False)}, {}),
+    "lightthinker-3ep": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=True)}, {"epochs": 3}),
+    "softcot-lightthinker": ("softcot-lightthinker", {}, {}),  # LoRA on/off and epochs: the dev choice
+    # SoftCoT's projection trained (1 epoch, from SoftCoT's) on top of the chosen LightThinker, frozen
+    "softcot-lightthinker-ontop": ("softcot-lightthinker", {}, {}),
+    "reinject-k1": ("reinject", {"reinject": ReinjectConfig(states=1)}, {}),
+    "reinject-k2": ("reinject", {"reinject": ReinjectConfig(states=2)}, {}),
+}
+
+
+class Bench:
+    def __init__(self, args) -> None:
+        self.args, self.out = args, Path(args.out)
+        self.demo = DemoConfig()
+        self.world = resolve_world(self.demo)
+        lim = dict(quick=(256, 48, 48), full=(0, args.limit_dev, args.limit_test))["quick" if args.quick else "full"]
+        self.train_ex = load_examples("miniworld", self.world["train"], limit=lim[0] or None)
+        self.dev_ex = load_examples("miniworld", self.world["dev"], limit=lim[1] or None)
+        self.test_ex = load_examples("miniworld", self.world["test"], limit=lim[2] or None)
+        self.loss_dev = self.dev_ex[:64]  # the trainer's dev loss: a small slice keeps it cheap
+        self.models = {"llm": load_frozen_lm(self.world["llm"], "float32"),
+                       "assistant": load_frozen_lm(self.world["assistant"], "float32")}
+        self.seeds = [41, 42] if args.quick else [41, 42, 43]
+        self.dec = DecodingConfig(do_sample=True, temperature=0.5, max_new_tokens=96 if args.quick else 160)
+        self.built: dict[str, object] = {}
+        self.lt_run = "lightthinker"  # the dev choice, set by main
+        self.overrides: dict[str, tuple[dict, dict]] = {}  # run -> (model, train) overrides chosen on dev
+
+    def method(self, run: str):
+        """Build (once) and train (resumable) the method of `run`."""
+        if run in self.built:
+            return self.built[run]
+        name, mover, tover = RUNS[run]
+        mover = {**mover, **self.overrides.get(run, ({}, {}))[0]}
+        tover = {**tover, **self.overrides.get(run, ({}, {}))[1]}
+        cfg = dataclasses.replace(method_config(name, self.demo, self.world), **mover)
+        llm_model, tok = self.models["llm"]
+        # LoRA is injected into the LLM module in place: those methods get their own copy
+        own = cfg.method == "lora" or (cfg.method.endswith("lightthinker") and cfg.lightthinker.lora)
+        models = {"llm": (copy.deepcopy(llm_model), tok) if own else (llm_model, tok), "assistant": self.models["assistant"]}
+        m = build_method(cfg, models=models)
+        if run == "softcot-lightthinker-ontop":
+            self.warm_start(m)
+        if m.trains:
+            tc = train_config(self.demo, self.out / run / "ckpt", len(self.train_ex), m)
+            t0 = time.time()
+            train(m, dataclasses.replace(tc, **tover), self.train_ex, self.loss_dev)
+            log.info("%s trained/resumed in %.0f s", run, time.time() - t0)
+        self.built[run] = m
+        return m
+
+    def warm_start(self, m) -> None:
+        """Gists + LoRA from the chosen LightThinker (then frozen), projection from SoftCoT."""
+        sd = m.trainable_state_dict()
+        sd.update(self.method(self.lt_run).trainable_state_dict())
+        sd.update({"projection." + k: v for k, v in self.method("softcot").trainable_state_dict().items()})
+        m.load_tensors(sd, "warm start")
+        m.trainable["gist"].weight.requires_grad_(False)
+        for name, p in m.llm.model.named_parameters():
+            if "lora_" in name:
+                p.requires_grad_(False)
+
+    def eval(self, run: str, split: str, n: int = 0, seeds: list[int] | None = None, tag: str = "") -> dict:
+        """Evaluate (resumable) in out/run/{tag or split}[-n{n}]; a folder always holds one seed list."""
+        m = self.method(run)
+        examples, data = (self.dev_ex, "dev") if split == "dev" else (self.test_ex, "test")
+        tag = tag or split
+        folder = self.out / run / (f"{tag}-n{n}" if n else tag)
+        ecfg = EvalConfig(task="miniworld", data_file=self.world[data], output_dir=str(folder),
+                          seeds=seeds or self.seeds, batch_size=64, limit=len(examples), n_thoughts=n)
+        return evaluate(m, examples, ecfg, self.dec)
+
+    def cost(self, run: str, n: int = 0) -> dict:
+        """Prompt tokens, peak cached entries and generation time per question (greedy, batch 64)."""
+        path = self.out / "cost" / f"{run}-n{n}.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        m = self.method(run)
+        ex = self.test_ex[: self.args.cost_n]
+        nn = m.thought_count(n)
+        dec = dataclasses.replace(self.dec, do_sample=False)
+        prompt, peak, gen, fires, t0 = [], [], [], [], time.time()
+        for i in range(0, len(ex), 64):
+            batch = ex[i:i + 64]
+            _, mask = m.llm.encode_prompts(m.prompt_texts(batch, nn))
+            comps = m.generate(batch, dec, n_thoughts=nn)
+            lens = mask.sum(1).tolist()
+            prompt += lens
+            gen += [c[0].tokens for c in comps]
+            stats = getattr(m, "last_stats", None)
+            if stats is not None:  # the step-wise decoders count their cache themselves
+                peak += stats["peak_cached"]
+                fires += stats["fires"]
+            else:  # plain decoding keeps prompt + every generated token
+                peak += [p + c[0].tokens for p, c in zip(lens, comps)]
+        row = {"prompt_tokens": sum(prompt) / len(prompt), "peak_cached": sum(peak) / len(peak),
+               "peak_cached_max": max(peak), "generated_tokens": sum(gen) / len(gen),
+               "gen_ms_per_question": 1000 * (time.time() - t0) / len(ex),
+               "fires_per_question": (sum(fires) / len(fires)) if fires else None, "n_questions": len(ex)}
+        write_json(path, row)
+        return row
+
+
+def choose(bench: Bench, options: dict[str, tuple[str, int]]) -> tuple[str, dict]:
+    """The option with the best dev accuracy (first seed); options: label -> (run, n)."""
+    acc = {label: bench.eval(run, "dev", n, bench.seeds[:1])["accuracy_mean"] for label, (run, n) in options.items()}
+    return max(acc, key=acc.get), acc
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--out", default="")
+    ap.add_argument("--quick", action="store_true", help="CI size: 256 train / 48 dev / 48 test, 2 seeds")
+    ap.add_argument("--limit-dev", type=int, default=150, help="dev questions for the choices (first seed)")
+    ap.add_argument("--limit-test", type=int, default=0, help=">0: first N test questions (default: all 400)")
+    ap.add_argument("--cost-n", type=int, default=128, help="test questions of the cost measurement")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    args.out = args.out or ("runs/ideas-quick" if args.quick else "runs/ideas")
+    if args.quick:
+        args.cost_n = min(args.cost_n, 48)
+    torch.set_num_threads(args.threads)
+    t_start = time.time()
+    b = Bench(args)
+    # ---- choices on the dev split ------------------------------------------------------------
+    qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
+    lt_names = {"gist+LoRA": "lightthinker", "gist only": "lightthinker-gistonly", "gist+LoRA, 3 epochs": "lightthinker-3ep"}
+    lt_label, lt_dev = choose(b, {k: (v, 0) for k, v in lt_names.items()})
+    lt_run = lt_names[lt_label]
+    b.overrides["softcot-lightthinker"] = (RUNS[lt_run][1], RUNS[lt_run][2])
+    b.overrides["softcot-lightthinker-ontop"] = (RUNS[lt_run][1], {})
+    b.lt_run = lt_run
+    ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})
+    ri_run = {"k=1": "reinject-k1", "k=2": "reinject-k2"}[ri_label]
+    n_q = int(qfree_n.split("=")[1])
+    choices = {"softcot-qfree N": {"chosen": qfree_n, "dev_accuracy": qfree_dev},
+               "lightthinker training": {"chosen": lt_label, "dev_accuracy": lt_dev},
+               "reinject k": {"chosen": ri_label, "dev_accuracy": ri_dev}}
+    # ---- the test table ------------------------------------------------------------------------
+    table = [("zero-shot CoT", "zero-shot-cot", 0), ("SoftCoT (N=4)", "softcot", 4),
+             ("SoftCoT mixed-N 1-32 (N=4)", "softcot-mixN", 4), (f"question-free SoftCoT (N={n_q})", "softcot-qfree", n_q),
+             ("LoRA CoT (no compression, 1 epoch)", "lora", 0),
+             *([("LoRA CoT (no compression, 3 epochs)", "lora-3ep", 0)] if lt_run == "lightthinker-3ep" else []),
+             (f"LightThinker ({lt_label})", lt_run, 0), (f"SoftCoT + LightThinker (N=4, {lt_label})", "softcot-lightthinker", 4),
+             ("SoftCoT + LightThinker (N=4, projection on top of the frozen LightThinker, +1 epoch)",
+              "softcot-lightthinker-ontop", 4), (f"re-injection ({ri_label})", ri_run, 0)]
+    results, rows = {}, {}
+    for label, run, n in table:
+        results[label] = (run, n, b.eval(run, "test", n))
+    soft_dir = b.out / "softcot" / "test-n4"
+    soft = per_example(soft_dir)
+    ids = sorted(soft)
+    for label, (run, n, m) in results.items():
+        cost = b.cost(run, n)
+        row = {"run": run, "n": n, "accuracy_mean": m["accuracy_mean"], "accuracy_std": m["accuracy_std"],
+               "per_seed": {s: v["accuracy"] for s, v in m["per_seed"].items()}, **cost}
+        if run != "softcot":
+            other = per_example(b.out / run / (f"test-n{n}" if n else "test"))
+            bs = paired_bootstrap([other[i] for i in ids], [soft[i] for i in ids])
+            row["minus_softcot"] = {"mean": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
+        rows[label] = row
+    # ---- accuracy vs N (first seed) ------------------------------------------------------------------
+    sweep: dict[str, dict[int, float]] = {}
+    prompt_tokens: dict[str, dict[int, float]] = {}
+    for label, run in [("SoftCoT fixed N=4", "softcot"), ("SoftCoT mixed N 1-32", "softcot-mixN"),
+                       ("question-free SoftCoT, mixed N 1-32", "softcot-qfree")]:
+        sweep[label] = {n: b.eval(run, "test", n, b.seeds[:1], tag="sweep")["accuracy_mean"] for n in SWEEP_N}
+        m = b.method(run)
+        prompt_tokens[label] = {n: float(m.llm.encode_prompts(m.prompt_texts(b.test_ex, n))[1].sum(1).float().mean())
+                                for n in SWEEP_N}
+    summary = {"choices": choices, "table": rows, "accuracy_vs_n": sweep, "prompt_tokens_vs_n": prompt_tokens,
+               "test_questions": len(b.test_ex), "seeds": b.seeds, "wall_time_s": round(time.time() - t_start, 1)}
+    summary["markdown"] = markdown(summary)
+    summary["plots"] = plot(b.out, sweep, len(b.test_ex))
+    write_json(b.out / "ideas.json", summary)
+    atomic_write_text(b.out / "ideas.md", f"# Beyond SoftCoT on the mini world\n\n{summary['markdown']}\n\n"
+                      + "".join(f"![{p}]({p})\n" for p in summary["plots"]))
+    print(summary["markdown"])
+    print(f"wall time {summary['wall_time_s']} s; report {b.out / 'ideas.md'}")
+    return summary
+
+
+def markdown(s: dict) -> str:
+    lines = [f"Test split ({s['test_questions']} questions), seeds {s['seeds'][0]}-{s['seeds'][-1]}, sampling T=0.5; "
+             "cost columns: greedy, per question.", "",
+             "| method | accuracy (mean +- std) | minus SoftCoT [95% CI] | prompt tokens | peak cached tokens | "
+             "generated tokens | generation ms | steps compressed / re-injections |", "|---|---|---|---|---|---|---|---|"]
+    for label, r in s["table"].items():
+        d = r.get("minus_softcot")
+        diff = f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d else ""
+        fires = f"{r['fires_per_question']:.2f}" if r.get("fires_per_question") is not None else ""
+        lines.append(f"| {label} | {r['accuracy_mean']:.2f} +- {r['accuracy_std']:.2f} | {diff} | {r['prompt_tokens']:.1f} | "
+                     f"{r['peak_cached']:.1f} | {r['generated_tokens']:.1f} | {r['gen_ms_per_question']:.1f} | {fires} |")
+    lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
+              "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]
+    for label, accs in s["accuracy_vs_n"].items():
+        toks = s["prompt_tokens_vs_n"][label]
+        lines.append(f"| {label} | " + " | ".join(f"{accs[n]:.1f} ({toks[n]:.0f} tok)" for n in SWEEP_N) + " |")
+    lines += ["", "Dev-split choices (first seed): " + "; ".join(
+        f"{k}: {v['chosen']} (" + ", ".join(f"{a}: {x:.1f}" for a, x in v["dev_accuracy"].items()) + ")"
+        for k, v in s["choices"].items())]
+    return "\n".join(lines)
+
+
+def plot(out: Path, sweep: dict, n_test: int) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.4, 3.6))
+    for label, accs in sweep.items():
+        ns = sorted(accs)
+        ax.plot(ns, [accs[n] for n in ns], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(SWEEP_N, [str(n) for n in SWEEP_N])
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("soft thoughts N at test time")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(f"accuracy vs N, fixed- vs mixed-N training (n={n_test}, one seed)", fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, out / "accuracy_vs_n.png")
+    return ["accuracy_vs_n.png"]
+
+
+if __name__ == "__main__":
+    main()

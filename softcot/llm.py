@@ -35,6 +35,22 @@ class Completion(str):
         return obj
 
 
+def sampling_warpers(dec: DecodingConfig):
+    """The logits warpers of `dec` (temperature, top-k, top-p) for methods with their own cached
+    decoding loop (Coconut, the step-wise decoders); HF `generate` builds the same ones itself."""
+    from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper,
+                                                        TopKLogitsWarper, TopPLogitsWarper)
+
+    warp = LogitsProcessorList()
+    if dec.do_sample:
+        warp.append(TemperatureLogitsWarper(dec.temperature))
+        if dec.top_k:
+            warp.append(TopKLogitsWarper(dec.top_k))
+        if dec.top_p < 1.0:
+            warp.append(TopPLogitsWarper(dec.top_p))
+    return warp
+
+
 def count_until_stop(ids: list[int], stop_ids: set[int]) -> int:
     """Generated tokens before the first stop id (padding after a stop is not generation)."""
     return next((i for i, t in enumerate(ids) if t in stop_ids), len(ids))

@@ -29,17 +29,11 @@ import dataclasses
 import torch
 import torch.nn.functional as F
 from transformers.cache_utils import DynamicCache
-from transformers.generation.logits_process import (
-    LogitsProcessorList,
-    TemperatureLogitsWarper,
-    TopKLogitsWarper,
-    TopPLogitsWarper,
-)
 
 from softcot.config import DecodingConfig
 from softcot.data import Example, target_text
 from softcot.errors import ConfigError
-from softcot.llm import IGNORE, Completion
+from softcot.llm import IGNORE, Completion, sampling_warpers
 from softcot.methods.lora import LoRA
 
 
@@ -181,13 +175,7 @@ class Coconut(LoRA):
         """Token-by-token decoding on the cache from last hidden states h [B, d]."""
         head = self.llm.model.get_output_embeddings()
         stop = torch.tensor(self.llm.stop_ids, device=h.device)
-        warp = LogitsProcessorList()
-        if dec.do_sample:
-            warp.append(TemperatureLogitsWarper(dec.temperature))
-            if dec.top_k:
-                warp.append(TopKLogitsWarper(dec.top_k))
-            if dec.top_p < 1.0:
-                warp.append(TopPLogitsWarper(dec.top_p))
+        warp = sampling_warpers(dec)
         done = torch.zeros(h.shape[0], dtype=torch.bool, device=h.device)
         out = []
         for t in range(dec.max_new_tokens):

@@ -18,10 +18,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from transformers.cache_utils import DynamicCache
-from transformers.generation.logits_process import (LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper,
-                                                    TopPLogitsWarper)
 
 from softcot.config import DecodingConfig
+from softcot.llm import sampling_warpers
 
 
 def boundary_ids(tok, text: str, exclude: list[int]) -> list[int]:
@@ -66,17 +65,6 @@ def compact(cache: DynamicCache, mask: torch.Tensor, tags: torch.Tensor) -> tupl
     return valid.long(), torch.where(valid, torch.gather(tags, 1, src), -1)
 
 
-def _warpers(dec: DecodingConfig) -> LogitsProcessorList:
-    warp = LogitsProcessorList()
-    if dec.do_sample:
-        warp.append(TemperatureLogitsWarper(dec.temperature))
-        if dec.top_k:
-            warp.append(TopKLogitsWarper(dec.top_k))
-        if dec.top_p < 1.0:
-            warp.append(TopPLogitsWarper(dec.top_p))
-    return warp
-
-
 @torch.no_grad()
 def step_decode(llm, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig, *, boundary: list[int], extra,
                 m: int, drop_step: bool, k_states: int = 1) -> tuple[torch.Tensor, dict]:
@@ -90,7 +78,7 @@ def step_decode(llm, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConf
     head = llm.model.get_output_embeddings()
     stop = torch.tensor(llm.stop_ids, device=dev)
     bnd = torch.tensor(boundary, device=dev, dtype=torch.long)
-    warp = _warpers(dec)
+    warp = sampling_warpers(dec)
     cache = DynamicCache(config=llm.model.config)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)  # [B, T] positions of real tokens
     h = forward(llm, embeds, mask, pos, cache)  # [B, T, d]

@@ -109,7 +109,7 @@ def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> Tra
                        eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
 
 
-def run_demo(cfg: DemoConfig) -> dict:
+def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
     from softcot.data import load_examples
     from softcot.evaluate import evaluate
     from softcot.frozen import load_frozen_lm
@@ -125,9 +125,9 @@ def run_demo(cfg: DemoConfig) -> dict:
     train_ex = load_examples(cfg.task, world["train"], limit=cfg.limit_train or None)
     dev_ex = load_examples(cfg.task, world["dev"], limit=cfg.limit_dev or None) if world["dev"] else None
     test_ex = load_examples(cfg.task, world["test"], limit=cfg.limit_test or None)
-    models = {"llm": load_frozen_lm(world["llm"], cfg.dtype)}
+    models = {"llm": load_frozen_lm(world["llm"], cfg.dtype, device)}
     if world["assistant"]:
-        models["assistant"] = load_frozen_lm(world["assistant"], cfg.dtype)
+        models["assistant"] = load_frozen_lm(world["assistant"], cfg.dtype, device)
     dec = DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     seeds = parse_seeds(cfg.seeds)
     results: dict[str, dict] = {}

@@ -31,7 +31,7 @@ from softcot.faults import maybe_crash
 from softcot.methods.base import Method
 from softcot.prompts import question_block
 from softcot.scoring import extract_answer, is_correct, majority_vote
-from softcot.utils import append_jsonl, atomic_write_text, log, write_json
+from softcot.utils import append_jsonl, atomic_write_text, write_json
 
 __all__ = ["EvalConfig", "parse_seeds", "evaluate", "summarize", "format_table"]
 
@@ -92,7 +92,9 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
             old = json.loads(runcfg.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ConfigError(f"{runcfg}: not valid JSON; refusing to mix runs, use another --output-dir") from None
-        if old != fp:
+        if not isinstance(old, dict) or old != fp:
+            if not isinstance(old, dict):
+                raise ConfigError(f"{runcfg}: not a softcot run config; refusing to mix runs, use another --output-dir")
             raise ConfigError(f"{pred_path}: written by another configuration ({_diff(old, fp)}); use another --output-dir")
     elif pred_path.exists() or list(out.glob(PART_GLOB)):
         raise ConfigError(f"{pred_path}: exists without {RUNCFG_NAME}; refusing to mix runs, use another --output-dir")

@@ -12,7 +12,7 @@ from softcot.config import DecodingConfig, ModelConfig, TrainConfig, from_dict
 from softcot.data import Example
 from softcot.llm import IGNORE
 from softcot.methods import build_method, load_method
-from softcot.methods.stepwise import boundary_ids, split_steps
+from softcot.methods.stepwise import boundary_ids
 from softcot.train import train
 
 N = 3

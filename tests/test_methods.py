@@ -9,7 +9,6 @@ from safetensors.torch import load_file
 
 from softcot.config import DecodingConfig, ModelConfig, TrainConfig, from_dict
 from softcot.data import Example
-from softcot.llm import IGNORE
 from softcot.methods import METHODS, build_method, load_method
 from softcot.methods.coconut import stage_target
 from softcot.methods.softcot_pp import chain_contrastive

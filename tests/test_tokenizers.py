@@ -4,7 +4,6 @@ taken from the generated ids."""
 import json
 from datetime import datetime
 
-import pytest
 import torch
 from transformers import GPT2Config, GPT2LMHeadModel, GPTNeoXConfig, GPTNeoXForCausalLM
 

@@ -115,3 +115,28 @@ def test_bf16_autocast_keeps_fp32_weights(tiny_pair, tmp_path):
     m = fresh(tiny_pair)
     summary = train(m, tcfg(tmp_path, max_steps=2, bf16=True), data())
     assert m.projection.net.weight.dtype == torch.float32 and summary["final_loss"] > 0
+
+
+def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_pair, tmp_path):
+    from softcot.state import load_train_state
+    from softcot.train import NonFiniteLoss
+
+    m = fresh(tiny_pair)
+    real = m.loss
+    calls = []
+
+    def loss(*a, **k):  # the 3rd micro-batch (step 2 with grad_accum 2) goes non-finite
+        calls.append(1)
+        out = real(*a, **k)
+        return out * float("nan") if len(calls) == 3 else out
+
+    m.loss = loss
+    with pytest.raises(NonFiniteLoss, match="non-finite loss nan at step 2.*last good checkpoint"):
+        train(m, tcfg(tmp_path, save_every=1, dev_fraction=0), data())
+    kept = load_file(tmp_path / "projection.safetensors")
+    assert all(torch.isfinite(v).all() for v in kept.values())
+    opt = torch.optim.AdamW(fresh(tiny_pair).trainable_parameters())
+    from transformers import get_scheduler
+
+    state = load_train_state(tmp_path, opt, get_scheduler("linear", opt, num_warmup_steps=0, num_training_steps=12))
+    assert state["step"] == 1  # the good step 1 is what a rerun resumes from

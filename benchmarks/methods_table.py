@@ -26,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softcot.config import DecodingConfig, SoftCoTConfig  # noqa: E402
+from softcot.config import DecodingConfig, SoftCoTConfig, from_dict  # noqa: E402
 from softcot.data import Example  # noqa: E402
 from softcot.methods import METHODS, build_method  # noqa: E402
 from tests.tiny import save_pair  # noqa: E402
@@ -43,14 +43,16 @@ def questions(n: int) -> list[Example]:
 def train_step_ms(method, examples: list[Example], steps: int, n_thoughts: int, batch: int) -> float | None:
     if not method.trains:
         return None
+    from softcot.assistant import ThoughtCache
+
     params = method.trainable_parameters()
     opt = torch.optim.AdamW(params, lr=1e-4)
-    method.prepare_training(examples, n_thoughts)
+    cache = ThoughtCache(method.assistant) if method.cacheable_thoughts else None  # as a training run owns it
     times = []
     for s in range(steps + 1):
         b = [examples[(s * batch + j) % len(examples)] for j in range(batch)]
         t0 = time.perf_counter()
-        method.loss(b, n_thoughts, 512).backward()
+        method.loss(b, n_thoughts, 512, cache=cache).backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
         if s:  # step 0 warms up (allocations, SoftCoT's thought cache for these examples)
@@ -85,8 +87,8 @@ def main(argv: list[str] | None = None) -> int:
         assistant_dir, llm_dir = save_pair(Path(tmp))
         for name in METHODS:
             torch.manual_seed(0)
-            cfg = SoftCoTConfig(method=name, assistant=assistant_dir, llm=llm_dir, n_thoughts=4)
-            cfg.coconut_stage = cfg.coconut_max_stages
+            cfg = from_dict(SoftCoTConfig, {"method": name, "assistant": assistant_dir, "llm": llm_dir, "n_thoughts": 4,
+                                            "coconut_stage": 3})  # Coconut at its last default stage
             method = build_method(cfg, "cpu")  # fresh models: LoRA/Coconut add adapters in place
             report = method.parameter_report()
             step_ms = train_step_ms(method, examples, args.steps, 32, 4)

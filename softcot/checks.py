@@ -165,6 +165,18 @@ def check_checkpoint(ckpt: Path, cfg: ModelConfig, dims: tuple[int | None, int |
                                       "pair (was it trained for other models?)")
 
 
+def check_tracker(tcfg: TrainConfig) -> None:
+    """--report-to needs its package installed."""
+    if tcfg.report_to == "none":
+        return
+    from accelerate.utils import is_tensorboard_available, is_wandb_available
+
+    ok = {"tensorboard": is_tensorboard_available, "wandb": is_wandb_available}[tcfg.report_to]()
+    if not ok:
+        raise ConfigError(f"--report-to {tcfg.report_to}: the {tcfg.report_to} package is not installed "
+                          f"(pip install {tcfg.report_to})")
+
+
 def check_train_output(tcfg: TrainConfig) -> None:
     """The output folder's resume state, read before any model loads: a pickled one (never
     opened), a broken pointer or a run with other settings is refused in one line."""

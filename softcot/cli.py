@@ -25,7 +25,8 @@ from typing import Any, Callable
 from softcot.config import SECTIONS, DecodingConfig, EvalConfig, ModelConfig, TrainConfig, from_dict, load_yaml_preset
 from softcot.errors import CheckpointError, ConfigError, SoftCoTError
 from softcot.checks import (check_checkpoint, check_demo, check_device, check_eval_output, check_models,
-                            check_output_dir, check_output_file, check_train_output, device_for, resolve_device_args)
+                            check_output_dir, check_output_file, check_tracker, check_train_output, device_for,
+                            resolve_device_args)
 from softcot.tasks import TASKS
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {}
@@ -129,6 +130,7 @@ def run_train(args: argparse.Namespace) -> int:
     check_device(args.device)
     # every input is read and checked before the (slow) model loading
     check_train_output(tcfg)
+    check_tracker(tcfg)
     from softcot.methods import build_method, method_class
 
     if not method_class(mcfg.method).trains_what:

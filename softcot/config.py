@@ -261,6 +261,8 @@ class TrainConfig:
     seed: int = opt(42, "seed of the data order, the dev split and initialisation")
     save_every: int = opt(0, "also checkpoint every k optimizer steps (0 = each epoch end only)")
     eval_every: int = opt(0, "dev loss every k steps (0 = each epoch end)")
+    report_to: str = opt("none", "also log the metrics to a tracker through accelerate (files under "
+                         "OUTPUT_DIR/logs); metrics.jsonl is always written", choices=("none", "tensorboard", "wandb"))
 
     def __post_init__(self) -> None:
         _check_choices(self)

@@ -189,6 +189,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
         _truncate_metrics(metrics_path, step)  # drop rows logged after the checkpoint we resume from
         write_json(out / "train_args.json", to_dict(cfg))
     report = method.parameter_report()
+    tracker = _tracker(cfg, out)
     if dist.world() > 1 and cfg.grad_accum % dist.world():
         log.warning("grad_accum=%d is not a multiple of the %d processes: some idle at each step",
                     cfg.grad_accum, dist.world())
@@ -233,6 +234,8 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
                 row["dev_loss"] = dev_loss(method, dev_examples, cfg, cache)
             if main:
                 _append(metrics_path, row)
+            if tracker is not None:  # logs on the main process only (accelerate's rule)
+                tracker.log({k: v for k, v in row.items() if isinstance(v, (int, float)) and k != "step"}, step=step)
             bar.update(1)
             bar.set_postfix(loss=f"{row['loss']:.4f}")
             if on_step is not None:
@@ -249,12 +252,25 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
                 break
         epoch += 1
     bar.close()
+    if tracker is not None:
+        tracker.end_training()
     summary = {"steps": step, "final_loss": row["loss"], "best_dev_loss": best, "processes": dist.world(),
                "train_examples": len(train_examples), "dev_examples": len(dev_examples), **report}
     if main:
         write_json(out / "train_summary.json", summary)
     dist.barrier()  # nobody starts the next phase (or exits) before the main process saved
     return summary
+
+
+def _tracker(cfg: TrainConfig, out: Path):
+    """accelerate's experiment trackers (TensorBoard, W&B) when asked for, else None."""
+    if cfg.report_to == "none":
+        return None
+    from accelerate import Accelerator
+
+    acc = Accelerator(log_with=cfg.report_to, project_dir=str(out / "logs"), cpu=not torch.cuda.is_available())
+    acc.init_trackers("softcot", config={k: v for k, v in to_dict(cfg).items() if isinstance(v, (int, float, str, bool))})
+    return acc
 
 
 def _append(path: Path, row: dict) -> None:

@@ -140,3 +140,28 @@ def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_pair, tmp
 
     state = load_train_state(tmp_path, opt, get_scheduler("linear", opt, num_warmup_steps=0, num_training_steps=12))
     assert state["step"] == 1  # the good step 1 is what a rerun resumes from
+
+
+def test_metrics_also_go_to_tensorboard_through_accelerate(tiny_pair, tmp_path):
+    pytest.importorskip("tensorboard")  # a dev dependency: installed by the README's command
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    train(fresh(tiny_pair), tcfg(tmp_path, max_steps=3, report_to="tensorboard"), data())
+    events = list((tmp_path / "logs").rglob("events.out.tfevents.*"))
+    assert events
+    acc = EventAccumulator(str(events[0].parent))
+    acc.Reload()
+    losses = [e.value for e in acc.Scalars("loss")]
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert losses == pytest.approx([r["loss"] for r in rows], rel=1e-6) and len(losses) == 3
+
+
+def test_report_to_without_its_package_is_one_line(tiny_pair, tmp_path, monkeypatch):
+    import accelerate.utils
+
+    from softcot.checks import check_tracker
+    from softcot.errors import ConfigError
+
+    monkeypatch.setattr(accelerate.utils, "is_wandb_available", lambda: False)
+    with pytest.raises(ConfigError, match="--report-to wandb: the wandb package is not installed"):
+        check_tracker(TrainConfig(report_to="wandb"))

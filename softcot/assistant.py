@@ -18,12 +18,13 @@ import torch
 
 from softcot.data import Example
 from softcot.frozen import model_device, resolve_placeholder, single_token_id
-from softcot.prompts import assistant_message, end_of_turn_text, render_prompt
+from softcot.prompts import Renderer, assistant_message, end_of_turn_text
 
 
 class Assistant:
     def __init__(self, model, tokenizer, *, placeholder: str | None = None, layer: int = -1) -> None:
         self.model, self.tok, self.layer = model, tokenizer, layer
+        self.render = Renderer(tokenizer)  # memoised chat-template rendering
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "assistant")
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
         n_layers = model.config.get_text_config().num_hidden_layers
@@ -32,7 +33,7 @@ class Assistant:
 
     def prompts(self, examples: list[Example], n: int | None) -> list[str]:
         ph = self.placeholder * n if n else None
-        return [render_prompt(self.tok, assistant_message(ex, placeholders=ph)) for ex in examples]
+        return [self.render(assistant_message(ex, placeholders=ph)) for ex in examples]
 
     def encode(self, texts: list[str], padding_side: str) -> tuple[torch.Tensor, torch.Tensor]:
         self.tok.padding_side = padding_side

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from softcot.config import DecodingConfig, EvalConfig, ModelConfig, TrainConfig
+from softcot.config import ModelConfig, TrainConfig
 from softcot.errors import CheckpointError, ConfigError
 
 
@@ -178,29 +178,13 @@ def check_tracker(tcfg: TrainConfig) -> None:
 
 
 def check_train_output(tcfg: TrainConfig) -> None:
-    """The output folder's resume state, read before any model loads: a pickled one (never
+    """The output folder, and its resume state read before any model loads: a pickled one (never
     opened), a broken pointer or a run with other settings is refused in one line."""
-    from softcot.state import POINTER, _DIR_RE, _json, legacy_pickle_state
+    from softcot.config import RESUME_KEYS, to_dict
+    from softcot.state import check_resumable
 
-    out = Path(tcfg.output_dir)
-    check_output_dir(out)
-    legacy = legacy_pickle_state(out)
-    if legacy is not None:
-        raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
-                              "Move it away (or use another --output-dir) to start a new run")
-    if not (out / POINTER).is_file():
-        return
-    name = _json(out / POINTER, "a train-state pointer").get("dir")
-    if not isinstance(name, str) or not _DIR_RE.fullmatch(name) or not (out / name).is_dir():
-        raise CheckpointError(f"{out / POINTER}: 'dir' must name an existing state-NNNNNNNN folder, got {name!r}")
-    meta = _json(out / name / "state.json", "the train state's JSON").get("meta")
-    old = (meta.get("train_config") if isinstance(meta, dict) else None) or {}
-    from softcot.train import RESUME_KEYS
-
-    diff = [k for k in RESUME_KEYS if old.get(k) != getattr(tcfg, k)]
-    if diff:
-        raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
-                          "use another --output-dir to start a new run")
+    check_output_dir(tcfg.output_dir)
+    check_resumable(tcfg.output_dir, to_dict(tcfg), RESUME_KEYS)
 
 
 def check_eval_output(out_dir: str) -> None:
@@ -249,18 +233,7 @@ def resolve_device_args(args: argparse.Namespace) -> str:
 
 
 def check_demo(cfg) -> None:
-    """The settings the demo builds its train / eval / decoding configs from, checked up front."""
-    from softcot.config import parse_seeds
-
-    sweep = [x.strip() for x in cfg.n_sweep.split(",") if x.strip()]
-    if not all(x.isascii() and x.isdigit() and int(x) >= 1 for x in sweep):
-        raise ConfigError(f"--n-sweep {cfg.n_sweep!r}: expected comma-separated integers >= 1, e.g. '1,2,4'")
-    for flag in ("limit_train", "limit_test", "limit_dev"):
-        if getattr(cfg, flag) < 0:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be >= 0, got {getattr(cfg, flag)}")
-    TrainConfig(train_n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr)
-    DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
-    EvalConfig(seeds=parse_seeds(cfg.seeds), batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
+    """The demo's output folder and model folders (its settings validate themselves)."""
     check_output_dir(cfg.sized().output_dir)
     for flag in ("llm", "assistant"):
         if getattr(cfg, flag):

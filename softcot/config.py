@@ -292,6 +292,12 @@ class TrainConfig:
         return int(lo), int(hi)
 
 
+# Settings that must match to resume a training run (others, like save_every, may change).
+RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "group_by_length", "epochs",
+               "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule",
+               "max_grad_norm", "limit", "seed")
+
+
 @dataclass(frozen=True)
 class DecodingConfig:
     """Batched greedy or sampled decoding."""

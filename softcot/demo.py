@@ -62,7 +62,15 @@ class DemoConfig:
         _check(self.n_thoughts >= 1 and self.train_n_thoughts >= 1, "n_thoughts must be >= 1")
         unknown = [m for m in self.method_list() if m not in METHOD_NAMES]
         _check(not unknown, f"--methods: unknown {unknown}; expected some of {list(METHOD_NAMES)}")
-        parse_seeds(self.seeds)
+        sweep = [x.strip() for x in self.n_sweep.split(",") if x.strip()]
+        _check(all(x.isascii() and x.isdigit() and int(x) >= 1 for x in sweep),
+               f"--n-sweep {self.n_sweep!r}: expected comma-separated integers >= 1, e.g. '1,2,4'")
+        for flag in ("limit_train", "limit_test", "limit_dev"):
+            _check(getattr(self, flag) >= 0, f"--{flag.replace('_', '-')} must be >= 0, got {getattr(self, flag)}")
+        # the configs the demo builds from these settings check the rest (lr, batch sizes, seeds, ...)
+        TrainConfig(train_n_thoughts=self.train_n_thoughts, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
+        DecodingConfig(do_sample=True, temperature=self.temperature, max_new_tokens=self.max_new_tokens)
+        EvalConfig(seeds=parse_seeds(self.seeds), batch_size=self.eval_batch_size, limit=self.limit_test)
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]

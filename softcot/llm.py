@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from softcot.config import DecodingConfig
 from softcot.data import Example
 from softcot.frozen import model_device, resolve_markers, resolve_placeholder, single_token_id
-from softcot.prompts import end_of_turn_text, llm_message, render_prompt
+from softcot.prompts import Renderer, end_of_turn_text, llm_message
 
 IGNORE = -100
 
@@ -63,7 +63,7 @@ class FrozenLLM:
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "llm")
         self.begin, self.end = resolve_markers(tokenizer, begin, end)
         self.block, self.with_question = block, with_question
-        self._rendered: dict[str, str] = {}  # user message -> rendered prompt
+        self.render = Renderer(tokenizer)
         self._tokenized: dict[tuple, tuple[list[int], list[int]]] = {}  # (prompt, target, max_len) -> ids
         self.eot_text = end_of_turn_text(tokenizer)
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
@@ -91,9 +91,7 @@ class FrozenLLM:
         for ex, t in zip(examples, per):
             msg = llm_message(ex, t, begin=self.begin, end=self.end, block=self.block,
                               question=self.with_question or t is None)
-            if msg not in self._rendered:
-                self._rendered[msg] = render_prompt(self.tok, msg)
-            out.append(self._rendered[msg])
+            out.append(self.render(msg))
         return out
 
     def encode_prompts(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -106,6 +106,19 @@ def render_prompt(tokenizer, message: str) -> str:
     )
 
 
+class Renderer:
+    """`render_prompt` for one tokenizer, memoised by message: a training run renders each
+    example's chat template once, not once per epoch (the LLM's and the assistant's prompts)."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tok, self.memo = tokenizer, {}
+
+    def __call__(self, message: str) -> str:
+        if message not in self.memo:
+            self.memo[message] = render_prompt(self.tok, message)
+        return self.memo[message]
+
+
 def end_of_turn_text(tokenizer) -> str:
     """The text a chat template puts after an assistant reply ("<|eot_id|>", "<|im_end|>", ...).
 

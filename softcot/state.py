@@ -31,7 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from softcot.faults import maybe_crash
-from softcot.errors import CheckpointError
+from softcot.errors import CheckpointError, ConfigError
 from softcot.utils import atomic_write_text
 
 POINTER = "train_state.json"
@@ -146,6 +146,37 @@ def legacy_pickle_state(out_dir: str | Path) -> Path | None:
     return path if path.exists() else None
 
 
+def _state_folder(out: Path) -> Path | None:
+    """The state folder the pointer names (None without a pointer); a bad pointer is one line."""
+    if not (out / POINTER).is_file():
+        return None
+    name = _json(out / POINTER, "a train-state pointer").get("dir")
+    if not isinstance(name, str) or not _DIR_RE.fullmatch(name) or not (out / name).is_dir():
+        gone = ", which is missing" if isinstance(name, str) and _DIR_RE.fullmatch(name) else ""
+        raise CheckpointError(f"{out / POINTER}: 'dir' must name an existing state-NNNNNNNN folder, got {name!r}{gone}")
+    return out / name
+
+
+def check_resumable(out_dir: str | Path, train_config: dict, keys: tuple[str, ...]) -> None:
+    """Refuse, in one line, a folder holding a pickled state (never opened) or the state of a run
+    whose settings `keys` differ from `train_config`; nothing to refuse for a new or same run.
+    Reads JSON only, so the CLI runs it before any model loads and the trainer again before resuming."""
+    out = Path(out_dir)
+    legacy = legacy_pickle_state(out)
+    if legacy is not None:
+        raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
+                              "Move it away (or use another --output-dir) to start a new run")
+    folder = _state_folder(out)
+    if folder is None:
+        return
+    meta = _json(folder / META, "the train state's JSON").get("meta")
+    old = (meta.get("train_config") if isinstance(meta, dict) else None) or {}
+    diff = [k for k in keys if old.get(k) != train_config.get(k)]
+    if diff:
+        raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
+                          "use another --output-dir to start a new run")
+
+
 def _json(path: Path, what: str) -> dict:
     try:
         doc = json.loads(path.read_text("utf-8"))
@@ -166,15 +197,9 @@ def load_train_state(out_dir: str | Path, optimizer: torch.optim.Optimizer, sche
     None when `out_dir` has no pointer file. Any missing, corrupt or mismatched file raises
     CheckpointError (one line). Every file is read and checked before the optimizer is touched.
     """
-    out = Path(out_dir)
-    if not (out / POINTER).is_file():
+    folder = _state_folder(Path(out_dir))
+    if folder is None:
         return None
-    name = _json(out / POINTER, "a train-state pointer").get("dir")
-    if not isinstance(name, str) or not _DIR_RE.fullmatch(name):
-        raise CheckpointError(f"{out / POINTER}: 'dir' must name a state-NNNNNNNN folder, got {name!r}")
-    folder = out / name
-    if not folder.is_dir():
-        raise CheckpointError(f"{out / POINTER}: names folder {folder}, which is missing")
     doc = _json(folder / META, "the train state's JSON")
     try:
         tensors = load_file(str(folder / TENSORS))

@@ -30,18 +30,14 @@ from transformers import get_scheduler
 
 from softcot import distributed as dist
 from softcot.assistant import ThoughtCache
-from softcot.config import TrainConfig, to_dict
+from softcot.config import RESUME_KEYS, TrainConfig, to_dict
 from softcot.data import target_text
 from softcot.faults import maybe_crash
-from softcot.errors import CheckpointError, ConfigError, SoftCoTError
+from softcot.errors import ConfigError, SoftCoTError
 from softcot.methods.base import Method
-from softcot.state import legacy_pickle_state, load_train_state, save_train_state
+from softcot.state import check_resumable, load_train_state, save_train_state
 from softcot.utils import atomic_write_text, log, seed_everything, write_json
 
-# Settings that must match to resume (others, like save_every, may change between runs).
-RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "group_by_length", "epochs",
-               "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule",
-               "max_grad_norm", "limit", "seed")
 
 
 class NonFiniteLoss(SoftCoTError):
@@ -158,10 +154,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     seed_everything(cfg.seed)
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    legacy = legacy_pickle_state(out)
-    if legacy is not None:
-        raise CheckpointError(f"{legacy}: a pickled resume state of an older softcot; it is never unpickled. "
-                              "Move it away (or use another --output-dir) to start a new run")
+    check_resumable(out, to_dict(cfg), RESUME_KEYS)  # a pickled state or another run's: one line, nothing read
     params = method.trainable_parameters()
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
@@ -174,11 +167,6 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
         method.llm.enable_gradient_checkpointing()
     state = load_train_state(out, opt, sched)
     if state is not None:
-        old = state["meta"].get("train_config", {})
-        diff = [k for k in RESUME_KEYS if old.get(k) != getattr(cfg, k)]
-        if diff:
-            raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "
-                              "use another --output-dir to start a new run")
         method.load_tensors(state["trainable"], str(out))
     step = state["step"] if state else 0
     best = state["meta"].get("best_dev") if state else None

@@ -37,12 +37,12 @@ from softcot.methods import build_method  # noqa: E402
 TRAIN_THOUGHTS = 32
 
 
-def miniworld_models(device: str) -> dict:
+def miniworld_models(device: str, dtype: str = "float32", attn: str = "auto") -> dict:
     from softcot.frozen import load_frozen_lm
     from softcot.miniworld import ASSISTANT_DIR, LLM_DIR
 
-    return {"llm": load_frozen_lm(str(LLM_DIR), device=device),
-            "assistant": load_frozen_lm(str(ASSISTANT_DIR), device=device)}
+    return {"llm": load_frozen_lm(str(LLM_DIR), dtype, device, attn),
+            "assistant": load_frozen_lm(str(ASSISTANT_DIR), dtype, device, attn)}
 
 
 def random_models(device: str, hidden: int, layers: int) -> dict:
@@ -64,9 +64,10 @@ def random_models(device: str, hidden: int, layers: int) -> dict:
     return {"llm": (llm, lt), "assistant": (asst, at)}
 
 
-def build(models: str = "miniworld", device: str = "cpu", hidden: int = 256, layers: int = 4, block: str = "preamble"):
+def build(models: str = "miniworld", device: str = "cpu", hidden: int = 256, layers: int = 4, block: str = "preamble",
+          dtype: str = "float32", attn: str = "auto"):
     """(SoftCoT with a random `match`-normed projection, plain zero-shot CoT) sharing one frozen LLM."""
-    m = miniworld_models(device) if models == "miniworld" else random_models(device, hidden, layers)
+    m = miniworld_models(device, dtype, attn) if models == "miniworld" else random_models(device, hidden, layers)
     soft = soft_variant(m, device, block)
     plain = build_method(SoftCoTConfig(method="zero-shot-cot", llm="bench-llm"), device, models={"llm": m["llm"]})
     soft.shared_models = m

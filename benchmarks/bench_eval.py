@@ -26,6 +26,7 @@ import bench_core  # noqa: E402
 from harness import paired_ratio, set_threads, spread, write_results  # noqa: E402
 
 from softcot.config import DecodingConfig  # noqa: E402
+import softcot.evaluate as evaluate_module  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate  # noqa: E402
 
 
@@ -49,46 +50,90 @@ class CountingGenerate:
         del self.model.generate  # back to the class method
 
 
-def eval_once(method, examples, batch: int, dec: DecodingConfig, counter: CountingGenerate) -> None:
+def eval_once(method, examples, batch: int, dec: DecodingConfig, counter: CountingGenerate,
+              seeds: tuple[int, ...] = (41,), reuse_thoughts: bool = True) -> None:
+    """One full evaluate() into a fresh folder; reuse_thoughts=False recomputes the assistant's
+    thoughts under every seed (evaluate's thought cache replaced by None for this call)."""
     d = tempfile.mkdtemp(prefix="softcot-bench-eval-")
+    cache_cls = evaluate_module.ThoughtCache
     try:
         before = counter.ids
+        if not reuse_thoughts:
+            evaluate_module.ThoughtCache = lambda assistant: None
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # table, tqdm
-            evaluate(method, examples, EvalConfig(task="miniworld", output_dir=d, seeds=[41], batch_size=batch), dec)
-        if counter.ids - before != len(examples) * dec.max_new_tokens:
-            raise AssertionError(f"{counter.ids - before} ids generated, expected {len(examples)} x {dec.max_new_tokens}")
+            evaluate(method, examples, EvalConfig(task="miniworld", output_dir=d, seeds=list(seeds), batch_size=batch), dec)
+        want = len(examples) * dec.max_new_tokens * (len(seeds) if dec.do_sample else 1)
+        if counter.ids - before != want:
+            raise AssertionError(f"{counter.ids - before} ids generated, expected {want}")
     finally:
+        evaluate_module.ThoughtCache = cache_cls
         shutil.rmtree(d, ignore_errors=True)
+
+
+def multi_seed(soft, plain, examples, T: int, counter: CountingGenerate, args) -> dict:
+    """SoftCoT's overhead in the paper's protocol: evaluate() with sampling under several seeds
+    (batch 16) against zero-shot CoT, with the assistant's thoughts reused across seeds or not."""
+    seeds = tuple(range(41, 41 + args.seeds))
+    dec = DecodingConfig(max_new_tokens=T, min_new_tokens=T, do_sample=True, temperature=1.0)
+    sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
+    run_plain = lambda: eval_once(plain, examples, 16, dec, counter, seeds)  # noqa: E731
+    rows = []
+    for label, reuse in (("thoughts reused across seeds (default)", True), ("thoughts recomputed per seed", False)):
+        r = paired_ratio(lambda: eval_once(soft, examples, 16, dec, counter, seeds, reuse), run_plain,
+                         repeats=args.repeats, sync=sync, sides=("softcot", "plain"))
+        rows.append([label, r["a_median_s"], r["b_median_s"], r["ratio_median"], spread(r)])
+    return {"caption": f"evaluate(), {len(seeds)} sampled seeds, batch 16: SoftCoT vs zero-shot CoT wall time",
+            "columns": ["SoftCoT", "SoftCoT s", "plain s", "ratio (median)", "ratio min-max"], "rows": rows}
+
+
+def configurations(device: str) -> list[tuple[str, str]]:
+    """(dtype, attention) pairs to measure: the default, and bf16 + eager where bf16 is native."""
+    from softcot.utils import autocast_bf16_ok
+
+    return [("float32", "auto")] + ([("bfloat16", "eager")] if autocast_bf16_ok(device) else [])
 
 
 def run(args: argparse.Namespace) -> dict:
     n, T = (16, 16) if args.quick else (args.examples, args.new_tokens)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
-    soft, _ = bench_core.build("miniworld", args.device)
     examples = bench_core.questions(n)
     dec = DecodingConfig(max_new_tokens=T, min_new_tokens=T)
-    with CountingGenerate(soft.llm.model, T, soft.llm.stop_ids) as counter:
-        r = paired_ratio(lambda: eval_once(soft, examples, 1, dec, counter),
-                         lambda: eval_once(soft, examples, 16, dec, counter), repeats=args.repeats, sync=sync,
-                         sides=("batch1", "batch16"))
-    eps1, eps16 = n / r["a_median_s"], n / r["b_median_s"]
+    rows, res, ids = [], {}, 0
+    for dtype, attn in configurations(args.device):
+        soft, plain = bench_core.build("miniworld", args.device, dtype=dtype, attn=attn)
+        with CountingGenerate(soft.llm.model, T, soft.llm.stop_ids) as counter:
+            r = paired_ratio(lambda: eval_once(soft, examples, 1, dec, counter),
+                             lambda: eval_once(soft, examples, 16, dec, counter), repeats=args.repeats, sync=sync,
+                             sides=("batch1", "batch16"))
+            if not rows:  # SoftCoT's multi-seed overhead, on the default configuration
+                seeds_table = multi_seed(soft, plain, examples, T, counter, args)
+        ids += counter.ids
+        eps1, eps16 = n / r["a_median_s"], n / r["b_median_s"]
+        res[f"{dtype}_{attn}"] = {"examples_per_s_batch1": eps1, "examples_per_s_batch16": eps16, **r}
+        rows.append([f"{dtype}, attention {attn}", r["a_median_s"], r["b_median_s"], eps1, eps16, r["ratio_median"], spread(r)])
+    default = res["float32_auto"]
     return {
-        "examples": n, "new_tokens": T, "device": args.device, "examples_per_s_batch1": eps1, "examples_per_s_batch16": eps16,
-        "verified_ids": counter.ids, **r,
+        "examples": n, "new_tokens": T, "device": args.device, "verified_ids": ids, "configurations": res,
+        "examples_per_s_batch1": default["examples_per_s_batch1"], "examples_per_s_batch16": default["examples_per_s_batch16"],
+        "ratio_median": default["ratio_median"],
         "notes": [f"SoftCoT (4 thoughts, random projection) on the mini world models, {n} test questions, {T} forced new tokens",
-                  f"all {counter.ids} generated ids counted at model.generate: {T} per row, no stop id",
+                  f"all {ids} generated ids counted at model.generate: {T} per row, no stop id",
                   f"ratio = batch-1 time / batch-16 time = examples/s at 16 over examples/s at 1; "
-                  f"median of {args.repeats} paired repeats after 1 warm-up round"],
+                  f"median of {args.repeats} paired repeats after 1 warm-up round",
+                  "frozen LMs loaded with `--dtype` / `--attn-implementation` as in each row (auto = sdpa); "
+                  "bf16 rows only where bf16 is native (CUDA, AVX512-BF16/AMX CPUs)"],
         "tables": [{"caption": "Full evaluate() loop throughput",
-                    "columns": ["batch 1 s", "batch 16 s", "batch 1 ex/s", "batch 16 ex/s", "speed-up (median)",
-                                "speed-up min-max"],
-                    "rows": [[r["a_median_s"], r["b_median_s"], eps1, eps16, r["ratio_median"], spread(r)]]}],
+                    "columns": ["frozen LMs", "batch 1 s", "batch 16 s", "batch 1 ex/s", "batch 16 ex/s",
+                                "speed-up (median)", "speed-up min-max"],
+                    "rows": rows},
+                   seeds_table],
     }
 
 
 def add_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--examples", type=int, default=32)
     p.add_argument("--new-tokens", type=int, default=32)
+    p.add_argument("--seeds", type=int, default=3, help="sampled seeds of the multi-seed overhead table")
 
 
 def main() -> None:

@@ -63,6 +63,11 @@ class Assistant:
                 f"example {examples[bad].id!r}: found {int(counts[bad])} assistant placeholder tokens "
                 f"{self.placeholder!r}, expected {n} (does the question contain that token?)"
             )
+        # Causal assistant: tokens after the last slot (the template's end of turn) cannot change
+        # the slot states, so they are not computed. [B, T] -> [B, T'], T' = last slot + 1.
+        if n > 0:
+            cut = int(slots.any(0).nonzero().max()) + 1
+            ids, mask, slots = ids[:, :cut], mask[:, :cut], slots[:, :cut]
         inputs: dict = {"input_ids": ids}
         if fill is not None or repeat > 1:
             emb = self.model.get_input_embeddings()(ids)  # [B, T, d_a]

@@ -28,6 +28,7 @@ from softcot.tasks import TASKS
 T = TypeVar("T")
 
 DTYPES = ("float32", "bfloat16", "float16", "auto")
+ATTN_IMPLEMENTATIONS = ("auto", "sdpa", "eager")
 PRESET_DIR = Path(__file__).parent / "configs"
 PRESET_SECTIONS = ("model", "train", "eval", "decoding", "demo")  # `demo` is read by `softcot demo`
 
@@ -194,6 +195,9 @@ class ModelConfig:
     thought_block: str = opt("preamble", "LLM thought block: a hint sentence + markers + slots, markers + slots, "
                              "or the slots alone", choices=("preamble", "markers", "slots"))
     dtype: str = opt("float32", "dtype of the frozen LMs; the trainable part always stays fp32", choices=DTYPES)
+    attn_implementation: str = opt("auto", "attention kernel of the frozen LMs: auto = transformers' default "
+                                   "(sdpa); eager decodes small bf16 models faster on CPU (benchmarks/bench_eval.py)",
+                                   choices=ATTN_IMPLEMENTATIONS)
     assistant_placeholder: str | None = opt(None, "assistant slot token (default: chosen from its vocabulary, logged)")
     llm_placeholder: str | None = opt(None, "LLM slot token (default: chosen from its vocabulary, logged)")
     thought_begin: str | None = opt(None, "marker text before the thought block (default: a spare special token)")

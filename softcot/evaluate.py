@@ -25,6 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from softcot import distributed as dist
+from softcot.assistant import ThoughtCache
 from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict
 from softcot.errors import ConfigError
 from softcot.faults import maybe_crash
@@ -117,12 +118,15 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
     part = pred_path if dist.world() == 1 else out / f"predictions.part{dist.rank()}.jsonl"
     t0 = time.time()
     prior_wall = _prior_wall(out)
+    # A frozen assistant's states depend on the question alone: computed under the first seed, then
+    # reused by every other seed (sampling differs, the thoughts do not); never kept past this call.
+    thought_cache = ThoughtCache(method.assistant) if method.cacheable_thoughts and len(seeds) > 1 else None
     bar = tqdm(mine, desc=f"eval {method.name} on {ecfg.task}", dynamic_ncols=True, disable=not mine or not dist.is_main())
     for s, b in bar:
         batch = [examples[i] for i in batches[b]]
         torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume (on any process) reproduces it
         with torch.inference_mode():
-            completions = method.generate(batch, dec, n_thoughts=n)
+            completions = method.generate(batch, dec, n_thoughts=n, thought_cache=thought_cache)
         prompts = method.prompt_texts(batch, n)
         new = []
         for i, ex, prompt, comps in zip(batches[b], batch, prompts, completions):

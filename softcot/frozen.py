@@ -47,8 +47,10 @@ def load_tokenizer(path: str):
     return tok
 
 
-def load_frozen_lm(path: str, dtype: str = "float32", device: str = "auto") -> tuple[PreTrainedModel, object]:
-    """Load a causal LM + tokenizer, frozen and in eval mode. Raises ModelLoadError in one line."""
+def load_frozen_lm(path: str, dtype: str = "float32", device: str = "auto",
+                   attn: str = "auto") -> tuple[PreTrainedModel, object]:
+    """Load a causal LM + tokenizer, frozen and in eval mode. Raises ModelLoadError in one line.
+    attn: "auto" (transformers' default kernel) or an `attn_implementation` name (sdpa, eager)."""
     if not path:
         raise ConfigError("model path is empty; expected a local folder or a hub id")
     local = Path(path)
@@ -59,7 +61,8 @@ def load_frozen_lm(path: str, dtype: str = "float32", device: str = "auto") -> t
     # (then CPU memory) with accelerate's big-model loading, for an LLM that fits no single device
     device_map = device[4:] if device.startswith("map:") else None
     try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), device_map=device_map)
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=torch_dtype(dtype), device_map=device_map,
+                                                     attn_implementation=None if attn == "auto" else attn)
     except Exception as e:  # noqa: BLE001
         raise ModelLoadError(
             f"cannot load model {path!r} ({_short(e)}); expected a local model folder or a reachable hub id"

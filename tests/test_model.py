@@ -56,6 +56,40 @@ def test_soft_thoughts_are_hidden_states_at_slots(method):
         torch.testing.assert_close(got[b], h[pos], atol=1e-5, rtol=1e-4)
 
 
+def test_assistant_stops_at_the_last_slot(method):
+    """The template's end of turn after the slots cannot change them (causal): not computed."""
+    asst, seen = method.assistant, []
+    hook = asst.model.base_model.register_forward_pre_hook(lambda mod, args, kw: seen.append(kw["input_ids"].shape[1]),
+                                                            with_kwargs=True)
+    try:
+        asst.soft_thoughts(examples(1), 3)
+    finally:
+        hook.remove()
+    ids = asst.tok.encode(asst.prompts(examples(1), 3)[0], add_special_tokens=False)
+    last = max(i for i, t in enumerate(ids) if t == asst.placeholder_id)
+    assert last < len(ids) - 1 and seen == [last + 1]
+
+
+def test_multi_seed_eval_computes_thoughts_once_and_predicts_the_same(method, tmp_path, monkeypatch):
+    """Sampling under 3 seeds: the assistant runs once per batch (not once per seed), and the
+    predictions equal those of an evaluation that recomputes the thoughts every time."""
+    import softcot.evaluate as ev
+
+    calls = []
+    real = type(method.assistant).soft_thoughts
+    monkeypatch.setattr(type(method.assistant), "soft_thoughts",
+                        lambda self, exs, n, **kw: calls.append(len(exs)) or real(self, exs, n, **kw))
+    dec = DecodingConfig(max_new_tokens=4, do_sample=True, temperature=1.0)
+    ecfg = dict(task="gsm8k", seeds=[41, 42, 43], batch_size=2)
+    ev.evaluate(method, examples(4), ev.EvalConfig(output_dir=str(tmp_path / "cached"), **ecfg), dec)
+    assert calls == [2, 2]  # 2 batches, once each
+    monkeypatch.setattr(ev, "ThoughtCache", lambda assistant: None)  # recompute under every seed
+    calls.clear()
+    ev.evaluate(method, examples(4), ev.EvalConfig(output_dir=str(tmp_path / "fresh"), **ecfg), dec)
+    assert calls == [2, 2] * 3
+    assert (tmp_path / "cached/predictions.jsonl").read_text() == (tmp_path / "fresh/predictions.jsonl").read_text()
+
+
 def test_splice_equals_hand_computed(method):
     ex = examples(3)
     n = 3
@@ -224,3 +258,18 @@ def test_assistant_hints_batched_equal_one_by_one(method):
     ex = examples(4)
     batched = method.assistant.write_hints(ex, max_new_tokens=8)
     assert batched == [method.assistant.write_hints([e], max_new_tokens=8)[0] for e in ex]
+
+
+def test_attention_implementation_is_chosen_and_changes_only_float_noise(tiny_pair):
+    a, l = tiny_pair
+    ms = {}
+    for attn in ("sdpa", "eager"):
+        torch.manual_seed(0)
+        ms[attn] = build_method(SoftCoTConfig(assistant=a, llm=l, n_thoughts=3, attn_implementation=attn), device="cpu")
+        assert ms[attn].llm.model.config._attn_implementation == attn
+        assert ms[attn].assistant.model.config._attn_implementation == attn
+    with torch.no_grad():
+        losses = [float(m.loss(examples(3))) for m in ms.values()]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-5)
+    with pytest.raises(ValueError, match="attn_implementation"):
+        SoftCoTConfig(attn_implementation="flash")

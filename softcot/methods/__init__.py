@@ -66,12 +66,12 @@ def build_method(cfg: ModelConfig, device: str = "auto", *, models: dict | None 
     models = models or {}
     if cls.needs_assistant and not cfg.assistant and "assistant" not in models:
         raise ConfigError(f"method {cfg.method!r} needs an assistant model (--assistant)")
-    llm_model, llm_tok = models.get("llm") or load_frozen_lm(cfg.llm, cfg.dtype, device)
+    llm_model, llm_tok = models.get("llm") or load_frozen_lm(cfg.llm, cfg.dtype, device, cfg.attn_implementation)
     llm = FrozenLLM(llm_model, llm_tok, placeholder=cfg.llm_placeholder, begin=cfg.thought_begin,
                     end=cfg.thought_end, block=cfg.thought_block)
     assistant = None
     if cls.needs_assistant:
-        a_model, a_tok = models.get("assistant") or load_frozen_lm(cfg.assistant, cfg.dtype, device)
+        a_model, a_tok = models.get("assistant") or load_frozen_lm(cfg.assistant, cfg.dtype, device, cfg.attn_implementation)
         assistant = Assistant(a_model, a_tok, placeholder=cfg.assistant_placeholder, layer=cfg.assistant_layer)
     return cls(cfg, llm, assistant)
 

@@ -45,7 +45,9 @@ class Method(ABC):
     needs_assistant: ClassVar[bool] = False
     trains_what: ClassVar[str] = ""  # what training changes ("projection", ...); "" = training-free
     weights_name: ClassVar[str] = "trainable.safetensors"
-    cacheable_thoughts: ClassVar[bool] = False  # per-example thoughts a trainer may compute once
+    # the frozen assistant's per-example states, which a training run or a multi-seed evaluation
+    # may compute once (ThoughtCache) and pass back as `cache` / `thought_cache`
+    cacheable_thoughts: ClassVar[bool] = False
     rows_per_example: ClassVar[int] = 1  # LLM rows per question (SoftCoT++: one per chain)
 
     def __init__(self, cfg: ModelConfig, llm: FrozenLLM, assistant: Assistant | None = None) -> None:
@@ -76,8 +78,10 @@ class Method(ABC):
         recorded in predictions so every row says exactly what the LLM read."""
         return self.llm.prompt_texts(examples, None)
 
-    def generation_inputs(self, examples: list, n_thoughts: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Left-padded LLM input embeddings [R, T, d_llm] and mask [R, T], R = rows_for(B)."""
+    def generation_inputs(self, examples: list, n_thoughts: int, thought_cache=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Left-padded LLM input embeddings [R, T, d_llm] and mask [R, T], R = rows_for(B).
+        `thought_cache` (an evaluation's ThoughtCache, see `cacheable_thoughts`) may hold the
+        frozen assistant's states of examples seen before (under another seed)."""
         ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, n_thoughts))
         return self.llm.embed(ids), mask
 
@@ -95,9 +99,10 @@ class Method(ABC):
         return self.llm.reply_loss(embeds, mask, labels)
 
     @torch.no_grad()
-    def generate(self, examples: list, dec: DecodingConfig, n_thoughts: int | None = None) -> list[list[Completion]]:
+    def generate(self, examples: list, dec: DecodingConfig, n_thoughts: int | None = None,
+                 thought_cache=None) -> list[list[Completion]]:
         """completions_per_example(dec) completions per example (row-major over its LLM rows)."""
-        embeds, mask = self.generation_inputs(examples, self.thought_count(n_thoughts))
+        embeds, mask = self.generation_inputs(examples, self.thought_count(n_thoughts), thought_cache)
         rows = self.llm.generate(embeds, mask, dec)  # R lists of num_samples
         r = self.rows_per_example
         return [[c for row in rows[b * r : (b + 1) * r] for c in row] for b in range(len(examples))]
@@ -183,9 +188,10 @@ class SlotMethod(Method):
     def _rows(self, items: list) -> list:
         return [x for x in items for _ in range(self.rows_per_example)]  # example-major rows
 
-    def generation_inputs(self, examples, n_thoughts):
+    def generation_inputs(self, examples, n_thoughts, thought_cache=None):
         ids, mask = self.llm.encode_prompts(self._rows(self.prompt_texts(examples, n_thoughts)))  # [R, T]
-        embeds = self.llm.splice(self.llm.embed(ids), ids, mask, self.thoughts(examples, n_thoughts))
+        thoughts = self.thoughts(examples, n_thoughts, thought_cache)  # [R, n, d_llm]
+        embeds = self.llm.splice(self.llm.embed(ids), ids, mask, thoughts)
         return embeds, mask  # [R, T, d_llm], [R, T]
 
     def train_inputs(self, examples, n_thoughts, max_length=1024, cache=None, thoughts=None):

@@ -151,7 +151,7 @@ class Coconut(LoRA):
 
     # ---- generation -------------------------------------------------------------------------------
     @torch.no_grad()
-    def generation_inputs(self, examples, n_thoughts):
+    def generation_inputs(self, examples, n_thoughts, thought_cache=None):
         """Full input embeddings [prompt, begin, thoughts, end] and mask, for inspection or for
         `FrozenLLM.generate` (which recomputes the prefix); `generate` keeps the cache instead."""
         ids, mask = self.prefix(examples)
@@ -161,7 +161,7 @@ class Coconut(LoRA):
         return embeds, torch.cat([mask, torch.ones_like(end)], 1)
 
     @torch.no_grad()
-    def generate(self, examples, dec: DecodingConfig, n_thoughts=None) -> list[list[Completion]]:
+    def generate(self, examples, dec: DecodingConfig, n_thoughts=None, thought_cache=None) -> list[list[Completion]]:
         ids, mask = self.prefix(examples)
         k = dec.num_samples
         ids, mask = ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)  # [B*k, T]

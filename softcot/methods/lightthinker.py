@@ -143,10 +143,10 @@ class LightThinker(Method):
 
     # ---- generation: drop each finished step's KV entries ---------------------------------------
     @torch.no_grad()
-    def generate(self, examples, dec, n_thoughts=None):
+    def generate(self, examples, dec, n_thoughts=None, thought_cache=None):
         n = self.thought_count(n_thoughts)
         ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, n))  # left padded [B, T]
-        embeds = self.prompt_embeds(examples, n, ids, mask)  # [B, T, d]
+        embeds = self.prompt_embeds(examples, n, ids, mask, cache=thought_cache)  # [B, T, d]
         k = dec.num_samples
         embeds, mask = embeds.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)  # [B*k, ...]
         gist = self.trainable["gist"].weight  # [g, d]

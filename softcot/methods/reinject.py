@@ -91,7 +91,7 @@ class Reinject(Method):
         return llm.model.get_output_embeddings()(torch.cat(hs)), torch.cat(tg)  # reply positions only
 
     @torch.no_grad()
-    def generate(self, examples, dec, n_thoughts=None):
+    def generate(self, examples, dec, n_thoughts=None, thought_cache=None):
         ids, mask = self.llm.encode_prompts(self.prompt_texts(examples, 0))  # left padded [B, T]
         k = dec.num_samples
         ids, mask = ids.repeat_interleave(k, 0), mask.repeat_interleave(k, 0)

@@ -3,12 +3,15 @@
     python benchmarks/bench_shapes.py [--pairs qwen,llama] [--threads 2] [--out runs/bench]
 
 No weights can be downloaded, but a model built from a real config with random weights does the
-real work. The two questions:
-  1. training: does caching the frozen assistant's thoughts pay? A step with recomputed thoughts
+real work. What it measures:
+  1. the frozen LM head of a batched prefill, fed transformers' last-position slice as torch
+     runs it and with softcot's contiguous input (frozen.contiguous_lm_head);
+  2. training: does caching the frozen assistant's thoughts pay? A step with recomputed thoughts
      (assistant prefill + projection + LLM forward/backward) against a cached one (projection +
      LLM forward/backward), at the paper's N=32 and GSM8K-like lengths;
-  2. generation: SoftCoT (assistant prefill, projection, LLM prompt with the thought block) against
-     plain zero-shot CoT, forced new tokens, batch 16.
+  3. with --new-tokens (off by default: minutes per call on a CPU): generation, SoftCoT
+     (assistant prefill, projection, LLM prompt with the thought block) against plain zero-shot
+     CoT, forced new tokens, batch 16.
 A full 7-8B model does not fit beside its assistant in a small machine's memory, and on a CPU a
 full-depth step takes minutes, so each model is built at its real width with a few of its
 layers: `u` depth units = u/16 of Llama (LLM 2u, assistant u layers) or u/14 of Qwen (2u and 2u).
@@ -26,7 +29,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from harness import machine, markdown, paired_ratio, set_threads, write_results  # noqa: E402
+from harness import machine, markdown, paired_ratio, set_threads, spread, write_results  # noqa: E402
+
+from softcot.frozen import contiguous_lm_head  # noqa: E402
 
 # (assistant config, LLM config, full depth in units, layers per unit (assistant, LLM))
 PAIRS = {
@@ -68,6 +73,7 @@ class Parts:
 
         _, a_spec, _, l_spec, _, (la, ll) = PAIRS[pair]
         self.asst, self.llm, self.device = build(a_spec, la * u, dtype, device), build(l_spec, ll * u, dtype, device), device
+        contiguous_lm_head(self.llm)  # as FrozenLLM does
         self.proj = Projection(a_spec["hidden_size"], l_spec["hidden_size"], norm="match", target_rms=0.02).to(device)
         self.va, self.vl = a_spec["vocab_size"], l_spec["vocab_size"]
 
@@ -94,8 +100,8 @@ class Parts:
         thoughts = cached if cached is not None else self.thoughts(b, N)
         emb = self.llm_embeds(b, LP + BLOCK + N + LT, thoughts)
         h = self.llm.base_model(inputs_embeds=emb).last_hidden_state[:, -LT - 1:-1]  # [b, LT, d_l]
-        logits = self.llm.get_output_embeddings()(h).float()
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), self.ids(self.vl, b, LT).flatten())
+        logits = self.llm.get_output_embeddings()(h.reshape(-1, h.shape[-1])).float()  # [b*LT, vocab]
+        loss = torch.nn.functional.cross_entropy(logits, self.ids(self.vl, b, LT).flatten())
         loss.backward()
         self.proj.zero_grad(set_to_none=True)
 
@@ -109,6 +115,19 @@ class Parts:
                                     eos_token_id=None, pad_token_id=0)
         if out.shape != (b, new_tokens):
             raise AssertionError(f"generated {tuple(out.shape)}, expected ({b}, {new_tokens})")
+
+
+def head_fix(pair: str, args, dtype: torch.dtype) -> list:
+    """The frozen LM head on transformers' last-position slice hidden[:, -1:] [B, 1, d] (what
+    every batched prefill does), as torch runs it vs with softcot's contiguous input."""
+    _, _, l_name, l_spec, _, _ = PAIRS[pair]
+    head = torch.nn.Linear(l_spec["hidden_size"], l_spec["vocab_size"], bias=False, dtype=dtype, device=args.device)
+    head.requires_grad_(False)
+    x = torch.randn(args.head_batch, 64, l_spec["hidden_size"], dtype=dtype, device=args.device)[:, -1:]
+    with torch.no_grad():
+        r = paired_ratio(lambda: head(x), lambda: head(x.contiguous()), repeats=args.repeats,
+                         sync=torch.cuda.synchronize if args.device.startswith("cuda") else None, sides=("slice", "contiguous"))
+    return [l_name, args.head_batch, r["a_median_s"], r["b_median_s"], r["ratio_median"], spread(r)]
 
 
 def extrapolate(t1: float, t2: float, full: int) -> float:
@@ -148,8 +167,9 @@ def run(args: argparse.Namespace) -> dict:
     from softcot.utils import autocast_bf16_ok
 
     dtype = torch.bfloat16 if autocast_bf16_ok(args.device) else torch.float32
-    train_rows, gen_rows, raw = [], [], {}
+    train_rows, gen_rows, head_rows, raw = [], [], [], {}
     for pair in args.pairs:
+        head_rows.append(head_fix(pair, args, dtype))
         t, g, raw[pair] = run_pair(pair, args, dtype)
         train_rows.append(t)
         gen_rows += g
@@ -162,13 +182,15 @@ def run(args: argparse.Namespace) -> dict:
                   f"generation: N={N_GEN} thoughts, LLM prompt {LP} (+{BLOCK + N_GEN} for SoftCoT), greedy, forced new tokens",
                   f"each ratio: median of {args.repeats} paired repeats (sides alternate, order swaps) after 1 warm-up round"],
         "tables": [
+            {"caption": "Frozen LM head on the last-position slice of a batched prefill: torch as is vs contiguous input",
+             "columns": ["LLM", "batch", "slice s", "contiguous s", "speed-up (median)", "speed-up min-max"],
+             "rows": head_rows},
             {"caption": "Training step at real shapes: recomputed vs cached soft thoughts",
              "columns": ["pair", "batch", "recompute s (full depth)", "cached s (full depth)", "speed-up (full depth)",
                          "speed-up at u=1", "speed-up at u=2"], "rows": train_rows},
-            {"caption": "Generation at real shapes: SoftCoT vs plain zero-shot CoT",
-             "columns": ["pair", "batch", "new tokens", "SoftCoT s (full depth)", "plain s (full depth)",
-                         "ratio (full depth)", "ratio at u=1", "ratio at u=2"], "rows": gen_rows},
-        ],
+        ] + ([{"caption": "Generation at real shapes: SoftCoT vs plain zero-shot CoT",
+                "columns": ["pair", "batch", "new tokens", "SoftCoT s (full depth)", "plain s (full depth)",
+                            "ratio (full depth)", "ratio at u=1", "ratio at u=2"], "rows": gen_rows}] if gen_rows else []),
     }
 
 
@@ -180,13 +202,15 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--train-batch", type=int, default=1)
     p.add_argument("--gen-batch", type=int, default=16)
-    p.add_argument("--new-tokens", default="32,128", help="comma-separated forced generation lengths")
+    p.add_argument("--head-batch", type=int, default=2, help="rows of the LM-head table (its slow side copies the head per row)")
+    p.add_argument("--new-tokens", default="", help="comma-separated forced generation lengths of the generation "
+                   "table (none by default: minutes per call on a CPU; e.g. 32,128 on a GPU)")
     p.add_argument("--out", default="", help="folder for shapes.json + shapes.md")
     args = p.parse_args()
     args.pairs = [x.strip() for x in args.pairs.split(",") if x.strip()]
     if set(args.pairs) - set(PAIRS):
         p.error(f"--pairs: unknown {sorted(set(args.pairs) - set(PAIRS))}; expected some of {sorted(PAIRS)}")
-    args.new_tokens = [int(x) for x in args.new_tokens.split(",")]
+    args.new_tokens = [int(x) for x in args.new_tokens.split(",") if x.strip()]
     set_threads(args.threads)
     res = {"title": "SoftCoT at real model shapes", "machine": machine(args.device), "benchmarks": {"shapes": run(args)}}
     print(markdown(res))

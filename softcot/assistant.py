@@ -17,13 +17,14 @@ import hashlib
 import torch
 
 from softcot.data import Example
-from softcot.frozen import model_device, resolve_placeholder, single_token_id
+from softcot.frozen import contiguous_lm_head, model_device, resolve_placeholder, single_token_id
 from softcot.prompts import Renderer, assistant_message, end_of_turn_text
 
 
 class Assistant:
     def __init__(self, model, tokenizer, *, placeholder: str | None = None, layer: int = -1) -> None:
         self.model, self.tok, self.layer = model, tokenizer, layer
+        contiguous_lm_head(model)  # write_hints generates through the head (see frozen.py)
         self.render = Renderer(tokenizer)  # memoised chat-template rendering
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "assistant")
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]

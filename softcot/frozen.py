@@ -74,6 +74,22 @@ def load_frozen_lm(path: str, dtype: str = "float32", device: str = "auto",
     return model, load_tokenizer(path)
 
 
+def _contiguous_input(module: torch.nn.Module, args: tuple) -> tuple:
+    return (args[0].contiguous(), *args[1:])
+
+
+def contiguous_lm_head(model: PreTrainedModel) -> None:
+    """Give the LM head a contiguous input (idempotent). transformers slices the last position,
+    hidden[:, -1:, :] [B, 1, d], which is not contiguous for B > 1; for a weight that does not
+    require grad torch's matmul then expands the weight per row and calls bmm, which on CPU
+    copies it B times: 53 s instead of 0.05 s for one batch-16 prefill with a bf16 152k x 3584
+    head (benchmarks/bench_shapes.py). Copying [B, 1, d] instead costs nothing."""
+    head = model.get_output_embeddings()
+    if head is not None and not getattr(head, "_softcot_contiguous", False):
+        head.register_forward_pre_hook(_contiguous_input)
+        head._softcot_contiguous = True
+
+
 def single_token_id(tokenizer, text: str) -> int | None:
     """The id of `text` if the tokenizer encodes it as exactly one token, else None."""
     ids = tokenizer.encode(text, add_special_tokens=False)

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from softcot.config import DecodingConfig
 from softcot.data import Example
-from softcot.frozen import model_device, resolve_markers, resolve_placeholder, single_token_id
+from softcot.frozen import contiguous_lm_head, model_device, resolve_markers, resolve_placeholder, single_token_id
 from softcot.prompts import Renderer, end_of_turn_text, llm_message
 
 IGNORE = -100
@@ -60,6 +60,7 @@ class FrozenLLM:
     def __init__(self, model, tokenizer, *, placeholder: str | None = None, begin: str | None = None,
                  end: str | None = None, block: str = "preamble", with_question: bool = True) -> None:
         self.model, self.tok = model, tokenizer
+        contiguous_lm_head(model)  # a frozen head on a sliced input is copied per row on CPU
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "llm")
         self.begin, self.end = resolve_markers(tokenizer, begin, end)
         self.block, self.with_question = block, with_question

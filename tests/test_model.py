@@ -273,3 +273,25 @@ def test_attention_implementation_is_chosen_and_changes_only_float_noise(tiny_pa
     assert losses[0] == pytest.approx(losses[1], rel=1e-5)
     with pytest.raises(ValueError, match="attn_implementation"):
         SoftCoTConfig(attn_implementation="flash")
+
+
+def test_lm_head_reads_a_contiguous_input(method):
+    """transformers hands the head hidden[:, -1:] (not contiguous for B > 1); a frozen weight then
+    takes torch's expand+bmm path, which copies the weight per row on CPU. FrozenLLM fixes the input."""
+    from softcot.frozen import contiguous_lm_head
+
+    head, seen = method.llm.model.get_output_embeddings(), []
+    probe = head.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+    try:
+        method.generate(examples(3), DecodingConfig(max_new_tokens=2))
+        assert seen and all(seen)
+        head._forward_pre_hooks.clear()  # without the fix the prefill's input is a strided slice
+        head.register_forward_pre_hook(lambda mod, args: seen.append(args[0].is_contiguous()))
+        seen.clear()
+        method.generate(examples(3), DecodingConfig(max_new_tokens=2))
+        assert seen[0] is False
+    finally:
+        head._forward_pre_hooks.clear()
+        head._softcot_contiguous = False
+        contiguous_lm_head(method.llm.model)
+        probe.remove()

@@ -18,6 +18,7 @@ tokenizers (`--models random`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import subprocess
 import sys
@@ -30,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import paired_ratio, set_threads, spread, write_results  # noqa: E402
-from softcot.config import SoftCoTConfig, from_dict  # noqa: E402
+from softcot.config import DecodingConfig, SoftCoTConfig, from_dict  # noqa: E402
 from softcot.data import Example, load_examples  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
 
@@ -92,13 +93,13 @@ def questions(n: int) -> list[Example]:
     return ex
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def generate_ids(method, examples: list[Example], new_tokens: int, n_thoughts: int = 4) -> torch.Tensor:
-    """Prompts -> exactly `new_tokens` greedy ids per row; raises if the count is not exact."""
+    """Prompts -> exactly `new_tokens` greedy ids per row through the LLM's own decoding path
+    (prompt-prefix reuse when the caller holds `method.reusing_prefix()`, as evaluate() does);
+    raises if the count is not exact."""
     embeds, mask = method.generation_inputs(examples, n_thoughts)
-    out = method.llm.model.generate(inputs_embeds=embeds, attention_mask=mask, min_new_tokens=new_tokens,
-                                    max_new_tokens=new_tokens, do_sample=False, eos_token_id=method.llm.stop_ids,
-                                    pad_token_id=method.llm.tok.pad_token_id)
+    out = method.llm.generate_ids(embeds, mask, DecodingConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens))
     verify_ids(out, len(examples), new_tokens, method.llm.stop_ids)
     return out
 
@@ -124,6 +125,15 @@ def bench_generation(soft, plain, batches, token_counts, repeats, sync) -> dict:
     floor = soft_variant(soft.shared_models, soft.llm.model.device.type, "slots")
     out: dict = {"prompt_tokens": {"softcot": prompt_tokens(soft, exs), "floor": prompt_tokens(floor, exs),
                                    "plain": prompt_tokens(plain, exs)}}
+    with contextlib.ExitStack() as reuse:  # every side reuses its prompt prefix, as in evaluate()
+        for m in (soft, floor, plain):
+            reuse.enter_context(m.reusing_prefix())
+            prime(m)
+        _generation_ratios(soft, floor, plain, exs, batches, token_counts, repeats, sync, out)
+    return out
+
+
+def _generation_ratios(soft, floor, plain, exs, batches, token_counts, repeats, sync, out: dict) -> None:
     for T in token_counts:
         for bs in batches:
             ex = exs[:bs]
@@ -132,7 +142,33 @@ def bench_generation(soft, plain, batches, token_counts, repeats, sync) -> dict:
             f = paired_ratio(lambda: generate_ids(floor, ex, T), lambda: generate_ids(plain, ex, T), repeats=repeats,
                              sync=sync, sides=("floor", "plain"))
             out[f"T{T}_batch{bs}"] = {"new_tokens": T, "batch": bs, "verified_ids_per_row": T, **r, "floor": f}
+
+
+def bench_prefix_reuse(soft, plain, batches, T: int, repeats: int, sync) -> dict:
+    """Paired: each method without prompt-prefix reuse vs with it, in an evaluation's steady state
+    (the shared prefix already found); ratio = the reuse's speed-up."""
+    exs = questions(max(batches))
+    out = {}
+    for m in (plain, soft):
+        with m.reusing_prefix():
+            prime(m)
+            for bs in batches:
+                def full(m=m, bs=bs):
+                    with m.reusing_prefix(False):
+                        return generate_ids(m, exs[:bs], T)
+                r = paired_ratio(full, lambda m=m, bs=bs: generate_ids(m, exs[:bs], T), repeats=repeats, sync=sync,
+                                 sides=("full", "reused"))
+                out[f"{m.name}_batch{bs}"] = {"method": m.name, "batch": bs, "new_tokens": T, **r}
     return out
+
+
+def prime(method) -> None:
+    """Let a prefix-reusing method find its shared prompt prefix on 16 questions that are never
+    timed, as the first batch of an evaluation does. Timing one question over and over would
+    otherwise let batch 1 remember its whole prompt as a "shared" prefix."""
+    from softcot.miniworld import DATA_DIR
+
+    generate_ids(method, load_examples("miniworld", DATA_DIR / "dev.jsonl", limit=16), 1)
 
 
 def bench_training(soft, batch: int, repeats: int, sync) -> dict:
@@ -198,6 +234,7 @@ def run(args: argparse.Namespace) -> dict:
     train_batch = 4 if args.quick else args.train_batch
     soft, plain = build(args.models, args.device, args.llm_hidden, args.llm_layers)
     gen = bench_generation(soft, plain, batches, token_counts, args.repeats, sync)
+    reuse = bench_prefix_reuse(soft, plain, batches, token_counts[0], args.repeats, sync)
     train = bench_training(soft, train_batch, args.repeats, sync)
     mem = peak_memory(args, train_batch)
     llm_p = sum(p.numel() for p in soft.llm.model.parameters())
@@ -214,6 +251,8 @@ def run(args: argparse.Namespace) -> dict:
         "SoftCoT cannot avoid; SoftCoT's own ratio minus the floor's is what its prompt wording costs",
         "every generated batch verified: T ids per row straight from model.generate, no stop id among them",
         f"each ratio: median of {args.repeats} paired repeats (sides alternate, order swaps), after 1 warm-up round",
+        "prompt-prefix reuse (evaluate's default, `--no-prefix-cache` turns it off): the prompt start every question "
+        "shares is computed once; both sides of the SoftCoT/plain ratios reuse it, each after finding it on 16 dev questions",
         f"peak memory of one cached training step (batch {train_batch}, {TRAIN_THOUGHTS} thoughts): "
         f"{mem['peak_step_bytes'] / 2**20:.1f} MiB ({mem['kind']})",
     ]
@@ -221,12 +260,16 @@ def run(args: argparse.Namespace) -> dict:
         {"caption": "Generation wall time, SoftCoT vs plain zero-shot CoT (same LLM, forced new tokens)",
          "columns": ["new tokens", "batch", "SoftCoT s", "plain s", "ratio (median)", "ratio min-max",
                      "floor ratio (median)", "floor min-max"], "rows": gen_rows},
+        {"caption": f"Prompt-prefix reuse, {token_counts[0]} forced new tokens: full prefill vs reused prefix",
+         "columns": ["method", "batch", "full s", "reused s", "speed-up (median)", "speed-up min-max"],
+         "rows": [[r["method"], r["batch"], r["a_median_s"], r["b_median_s"], r["ratio_median"], spread(r)]
+                  for r in reuse.values()]},
         {"caption": f"Training step (batch {train_batch}, {TRAIN_THOUGHTS} thoughts): recomputed vs cached soft thoughts",
          "columns": ["recompute s", "cached s", "speed-up (median)", "speed-up min-max"],
          "rows": [[train["a_median_s"], train["b_median_s"], train["ratio_median"], spread(train)]]},
     ]
     return {"models": args.models, "llm_params": llm_p, "assistant_params": asst_p, "device": args.device,
-            "generation": gen, "training": train, "memory": mem, "notes": notes, "tables": tables}
+            "generation": gen, "prefix_reuse": reuse, "training": train, "memory": mem, "notes": notes, "tables": tables}
 
 
 def add_args(p: argparse.ArgumentParser) -> None:

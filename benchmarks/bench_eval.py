@@ -51,7 +51,7 @@ class CountingGenerate:
 
 
 def eval_once(method, examples, batch: int, dec: DecodingConfig, counter: CountingGenerate,
-              seeds: tuple[int, ...] = (41,), reuse_thoughts: bool = True) -> None:
+              seeds: tuple[int, ...] = (41,), reuse_thoughts: bool = True, prefix_cache: bool = True) -> None:
     """One full evaluate() into a fresh folder; reuse_thoughts=False recomputes the assistant's
     thoughts under every seed (evaluate's thought cache replaced by None for this call)."""
     d = tempfile.mkdtemp(prefix="softcot-bench-eval-")
@@ -61,7 +61,8 @@ def eval_once(method, examples, batch: int, dec: DecodingConfig, counter: Counti
         if not reuse_thoughts:
             evaluate_module.ThoughtCache = lambda assistant: None
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):  # table, tqdm
-            evaluate(method, examples, EvalConfig(task="miniworld", output_dir=d, seeds=list(seeds), batch_size=batch), dec)
+            evaluate(method, examples, EvalConfig(task="miniworld", output_dir=d, seeds=list(seeds), batch_size=batch,
+                                                 prefix_cache=prefix_cache), dec)
         want = len(examples) * dec.max_new_tokens * (len(seeds) if dec.do_sample else 1)
         if counter.ids - before != want:
             raise AssertionError(f"{counter.ids - before} ids generated, expected {want}")
@@ -93,6 +94,9 @@ def configurations(device: str) -> list[tuple[str, str]]:
     return [("float32", "auto")] + ([("bfloat16", "eager")] if autocast_bf16_ok(device) else [])
 
 
+PREFIX = {True: "prefix reused (default)", False: "no prefix reuse"}
+
+
 def run(args: argparse.Namespace) -> dict:
     n, T = (16, 16) if args.quick else (args.examples, args.new_tokens)
     sync = torch.cuda.synchronize if args.device.startswith("cuda") else None
@@ -102,15 +106,18 @@ def run(args: argparse.Namespace) -> dict:
     for dtype, attn in configurations(args.device):
         soft, plain = bench_core.build("miniworld", args.device, dtype=dtype, attn=attn)
         with CountingGenerate(soft.llm.model, T, soft.llm.stop_ids) as counter:
-            r = paired_ratio(lambda: eval_once(soft, examples, 1, dec, counter),
-                             lambda: eval_once(soft, examples, 16, dec, counter), repeats=args.repeats, sync=sync,
-                             sides=("batch1", "batch16"))
-            if not rows:  # SoftCoT's multi-seed overhead, on the default configuration
+            for prefix in (True, False):
+                r = paired_ratio(lambda: eval_once(soft, examples, 1, dec, counter, prefix_cache=prefix),
+                                 lambda: eval_once(soft, examples, 16, dec, counter, prefix_cache=prefix),
+                                 repeats=args.repeats, sync=sync, sides=("batch1", "batch16"))
+                eps1, eps16 = n / r["a_median_s"], n / r["b_median_s"]
+                res[f"{dtype}_{attn}" + ("" if prefix else "_no_prefix")] = {
+                    "examples_per_s_batch1": eps1, "examples_per_s_batch16": eps16, **r}
+                rows.append([f"{dtype}, attention {attn}, {PREFIX[prefix]}", r["a_median_s"], r["b_median_s"], eps1, eps16,
+                             r["ratio_median"], spread(r)])
+            if len(rows) == 2:  # SoftCoT's multi-seed overhead, on the default configuration
                 seeds_table = multi_seed(soft, plain, examples, T, counter, args)
         ids += counter.ids
-        eps1, eps16 = n / r["a_median_s"], n / r["b_median_s"]
-        res[f"{dtype}_{attn}"] = {"examples_per_s_batch1": eps1, "examples_per_s_batch16": eps16, **r}
-        rows.append([f"{dtype}, attention {attn}", r["a_median_s"], r["b_median_s"], eps1, eps16, r["ratio_median"], spread(r)])
     default = res["float32_auto"]
     return {
         "examples": n, "new_tokens": T, "device": args.device, "verified_ids": ids, "configurations": res,

@@ -11,6 +11,7 @@ padded so every row's positions start at 0, whatever the model's position-id han
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 
@@ -18,6 +19,7 @@ import torch
 
 from softcot.data import Example
 from softcot.frozen import contiguous_lm_head, model_device, resolve_placeholder, single_token_id
+from softcot.prefix import PrefixReuse
 from softcot.prompts import Renderer, assistant_message, end_of_turn_text
 
 
@@ -28,6 +30,7 @@ class Assistant:
         self.render = Renderer(tokenizer)  # memoised chat-template rendering
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "assistant")
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
+        self.prefix: PrefixReuse | None = None  # set by `reusing_prefix()` (evaluate owns one per call)
         n_layers = model.config.get_text_config().num_hidden_layers
         if not -(n_layers + 1) <= layer <= n_layers:
             raise ValueError(f"assistant_layer {layer} out of range for a {n_layers}-layer assistant (use -1..{n_layers})")
@@ -77,11 +80,26 @@ class Assistant:
                 per_row = fill.to(emb.dtype).repeat(len(examples), 1)  # [B*r, d_a]: row b*r+k -> fill k
                 emb = torch.where(slots.unsqueeze(-1), per_row.unsqueeze(1), emb)
             inputs = {"inputs_embeds": emb}
+        k, reuse = (0, {}) if self.prefix is None or n == 0 else self.prefix.prepare_right_padded(
+            ids, mask, limit=int(slots.float().argmax(1).min()), rows=mask.shape[0])
+        if k:  # the shared prefix's keys/values are cached: feed positions k.. only
+            inputs = {name: x[:, k:] for name, x in inputs.items()}
+            slots = slots[:, k:]
         want_all = self.layer != -1
-        out = self.model.base_model(**inputs, attention_mask=mask, output_hidden_states=want_all)
+        out = self.model.base_model(**inputs, **reuse, attention_mask=mask, output_hidden_states=want_all)
         h = out.hidden_states[self.layer] if want_all else out.last_hidden_state  # [B*r, T, d_a]
         # Boolean indexing walks rows in order, so the slots come back as [B*r*n, d_a] -> [B*r, n, d_a].
         return h[slots].view(len(examples) * repeat, n, -1)
+
+    @contextlib.contextmanager
+    def reusing_prefix(self, enabled: bool = True):
+        """Within this block, thoughts reuse the keys/values of the prompt prefix the questions
+        share (softcot.prefix); the assistant is frozen, so only the block's lifetime matters."""
+        old, self.prefix = self.prefix, PrefixReuse(self.model) if enabled else None
+        try:
+            yield self.prefix
+        finally:
+            self.prefix = old
 
     @torch.no_grad()
     def write_hints(self, examples: list[Example], max_new_tokens: int = 64) -> list[str]:

@@ -338,6 +338,7 @@ class EvalConfig:
     limit: int = opt(0, ">0 evaluates the first `limit` examples only")
     n_thoughts: int = opt(0, "soft thoughts N at inference (0 = the checkpoint's)")
     scoring: str = opt("default", "answer extraction (see softcot.scoring)", choices=("default", "reference", "strict"))
+    prefix_cache: bool = opt(True, "compute the prompt prefix every question shares once (template + instruction)")
 
     def __post_init__(self) -> None:
         if isinstance(self.seeds, (str, int)):

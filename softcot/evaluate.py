@@ -43,7 +43,8 @@ PART_GLOB = "predictions.part*.jsonl"  # one per process of a multi-process run,
 def fingerprint(method: Method, ecfg: EvalConfig, dec: DecodingConfig) -> dict:
     """Everything that changes a prediction; seeds may be added later, so they are left out."""
     model = {k: v for k, v in to_dict(method.cfg).items() if k != "version"}
-    ev = {k: v for k, v in to_dict(ecfg).items() if k not in ("seeds", "output_dir")}
+    # prefix_cache changes no prediction (the same keys/values, computed once instead of per row)
+    ev = {k: v for k, v in to_dict(ecfg).items() if k not in ("seeds", "output_dir", "prefix_cache")}
     ev["data_file"] = str(Path(ecfg.data_file).resolve()) if ecfg.data_file else ""
     return {"method": model, "eval": ev, "decoding": to_dict(dec)}
 
@@ -122,7 +123,24 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
     # reused by every other seed (sampling differs, the thoughts do not); never kept past this call.
     thought_cache = ThoughtCache(method.assistant) if method.cacheable_thoughts and len(seeds) > 1 else None
     bar = tqdm(mine, desc=f"eval {method.name} on {ecfg.task}", dynamic_ncols=True, disable=not mine or not dist.is_main())
-    for s, b in bar:
+    with method.reusing_prefix(ecfg.prefix_cache):
+        _generate_units(method, examples, ecfg, dec, batches, bar, part, n, thought_cache)
+    dist.barrier()
+    if not dist.is_main():
+        return {}
+    rows = _merge(out, expected, seeds)
+    metrics = summarize(rows, seeds, ecfg, fp, examples)
+    metrics["processes"] = dist.world()
+    metrics["wall_time_s"] = round(prior_wall + time.time() - t0, 3)
+    write_json(out / METRICS_NAME, metrics)
+    atomic_write_text(out / "summary.md", format_table(metrics) + "\n")
+    return metrics
+
+
+def _generate_units(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConfig, batches: list[list[int]],
+                    units, part: Path, n: int, thought_cache: ThoughtCache | None) -> None:
+    """Generate, extract and score each (seed, batch) unit; append its rows to `part`."""
+    for s, b in units:
         batch = [examples[i] for i in batches[b]]
         torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume (on any process) reproduces it
         with torch.inference_mode():
@@ -137,16 +155,6 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
                             "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens})
         append_jsonl(part, new)  # one fsync'd append per batch: a crash loses at most this batch
         maybe_crash("eval-batch")
-    dist.barrier()
-    if not dist.is_main():
-        return {}
-    rows = _merge(out, expected, seeds)
-    metrics = summarize(rows, seeds, ecfg, fp, examples)
-    metrics["processes"] = dist.world()
-    metrics["wall_time_s"] = round(prior_wall + time.time() - t0, 3)
-    write_json(out / METRICS_NAME, metrics)
-    atomic_write_text(out / "summary.md", format_table(metrics) + "\n")
-    return metrics
 
 
 def _merge(out: Path, expected: dict[tuple[int, int], int], seeds: list[int]) -> list[dict]:

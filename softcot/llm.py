@@ -10,6 +10,7 @@ loss and the decoding exist once.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 
 import torch
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from softcot.config import DecodingConfig
 from softcot.data import Example
 from softcot.frozen import contiguous_lm_head, model_device, resolve_markers, resolve_placeholder, single_token_id
+from softcot.prefix import PrefixReuse
 from softcot.prompts import Renderer, end_of_turn_text, llm_message
 
 IGNORE = -100
@@ -70,6 +72,7 @@ class FrozenLLM:
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
         self.stop_ids = self._stop_ids()
         self.gradient_checkpointing = False
+        self.prefix: PrefixReuse | None = None  # set by `reusing_prefix()` (evaluate owns one per call)
 
     def _stop_ids(self) -> list[int]:
         """End-of-turn ids: the generation config's EOS list, the tokenizer's EOS, and the
@@ -189,14 +192,32 @@ class FrozenLLM:
         self.gradient_checkpointing = True
 
     # ---- decoding --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def reusing_prefix(self, enabled: bool = True):
+        """Within this block, generation reuses the keys/values of the prompt prefix its rows share
+        (softcot.prefix). The LLM's weights must not change inside it."""
+        old, self.prefix = self.prefix, PrefixReuse(self.model) if enabled else None
+        try:
+            yield self.prefix
+        finally:
+            self.prefix = old
+
     @torch.no_grad()
     def generate(self, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig) -> list[list[Completion]]:
         """Batched decoding from input embeddings; returns dec.num_samples completions per row
         (only the new text, stopped at the end-of-turn tokens)."""
+        return self.completions(self.generate_ids(embeds, mask, dec), embeds.shape[0], dec.num_samples)
+
+    @torch.no_grad()
+    def generate_ids(self, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig) -> torch.Tensor:
+        """Left-padded embeds [B, T, d] and mask [B, T] -> new ids [B * num_samples, new]."""
+        cache = {}
+        if self.prefix is not None:
+            mask, cache = self.prefix.prepare(embeds, mask, dec.num_samples)
         sampling = dict(temperature=dec.temperature, top_p=dec.top_p, top_k=dec.top_k or None) if dec.do_sample else dict(
             temperature=None, top_p=None, top_k=None
         )
-        out = self.model.generate(
+        return self.model.generate(
             inputs_embeds=embeds,
             attention_mask=mask,
             max_new_tokens=dec.max_new_tokens,
@@ -206,8 +227,8 @@ class FrozenLLM:
             eos_token_id=self.stop_ids,
             pad_token_id=self.tok.pad_token_id,
             **sampling,
+            **cache,
         )  # [B * num_samples, new] (inputs_embeds alone: only new tokens come back)
-        return self.completions(out, embeds.shape[0], dec.num_samples)
 
     def completions(self, out: torch.Tensor, rows: int, k: int) -> list[list[Completion]]:
         """Generated ids [rows * k, new] -> k Completions per row, cut at the first stop id."""

@@ -20,6 +20,7 @@ Two families share code here:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -90,6 +91,16 @@ class Method(ABC):
         ids, mask, labels = self.llm.encode_train(self.prompt_texts(examples, n_thoughts),
                                                   [target_text(ex) for ex in examples], max_length)
         return self.llm.embed(ids), mask, labels
+
+    @contextlib.contextmanager
+    def reusing_prefix(self, enabled: bool = True):
+        """Within this block, the frozen LMs compute the prompt prefix their rows share once
+        (softcot.prefix): `evaluate()` holds one block per call, while no weight changes."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self.llm.reusing_prefix(enabled))
+            if self.assistant is not None:
+                stack.enter_context(self.assistant.reusing_prefix(enabled))
+            yield
 
     # ---- the two workflows -------------------------------------------------------------------------
     def loss(self, examples: list, n_thoughts: int | None = None, max_length: int = 1024, cache=None) -> torch.Tensor:

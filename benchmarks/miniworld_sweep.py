@@ -49,6 +49,7 @@ VARIANTS: dict[str, tuple[dict, dict, int | None]] = {
     # the LLM's thought block: hint sentence + markers + slots (default) / markers + slots / slots
     "block-markers": ({"thought_block": "markers"}, {}, None),
     "block-slots": ({"thought_block": "slots"}, {}, None),
+    "block-lead": ({"thought_block": "lead"}, {}, None),  # the sentence before the question (prefix-reusable)
 }
 
 

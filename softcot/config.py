@@ -192,8 +192,9 @@ class ModelConfig:
     task: str = opt("gsm8k", "task: picks the prompt family and the answer scoring", choices=tuple(TASKS))
     n_thoughts: int = opt(4, "soft thoughts N at inference (the paper: 32 in training, 4 at test)")
     assistant_layer: int = opt(-1, "assistant hidden_states index for the thoughts; -1 = last layer after the final norm")
-    thought_block: str = opt("preamble", "LLM thought block: a hint sentence + markers + slots, markers + slots, "
-                             "or the slots alone", choices=("preamble", "markers", "slots"))
+    thought_block: str = opt("preamble", "LLM thought block: a hint sentence + markers + slots, the sentence before "
+                             "the question (lead) + markers + slots, markers + slots, or the slots alone",
+                             choices=("preamble", "lead", "markers", "slots"))
     dtype: str = opt("float32", "dtype of the frozen LMs; the trainable part always stays fp32", choices=DTYPES)
     attn_implementation: str = opt("auto", "attention kernel of the frozen LMs: auto = transformers' default "
                                    "(sdpa); eager decodes small bf16 models faster on CPU (benchmarks/bench_eval.py)",
@@ -378,6 +379,20 @@ def parse_seeds(text: str) -> list[int]:
 # ---- dict / JSON / YAML I/O --------------------------------------------------------------------------
 def to_dict(obj: Any) -> dict:
     return dataclasses.asdict(obj)
+
+
+# Settings added after runs were first written, each with the value that reproduces those runs.
+# An older run's saved config without one of them is read as having that value, so adding a
+# setting does not strand every earlier run; any other value is a different run (resume refused).
+LEGACY_VALUES: dict[str, dict[str, Any]] = {
+    "method": {"attn_implementation": "auto", "thought_block": "preamble"},
+    "train": {"group_by_length": False},
+}
+
+
+def with_legacy_values(section: str, saved: dict) -> dict:
+    """A saved config section with the settings it predates filled in (see LEGACY_VALUES)."""
+    return {**LEGACY_VALUES.get(section, {}), **saved}
 
 
 def from_dict(cls: type[T], data: dict, *, source: str = "config") -> T:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from softcot import distributed as dist
 from softcot.assistant import ThoughtCache
-from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict
+from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict, with_legacy_values
 from softcot.errors import ConfigError
 from softcot.faults import maybe_crash
 from softcot.methods.base import Method
@@ -94,6 +94,8 @@ def evaluate(method: Method, examples: list, ecfg: EvalConfig, dec: DecodingConf
             old = json.loads(runcfg.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise ConfigError(f"{runcfg}: not valid JSON; refusing to mix runs, use another --output-dir") from None
+        if isinstance(old, dict) and isinstance(old.get("method"), dict):  # settings added since that run
+            old = {**old, "method": with_legacy_values("method", old["method"])}
         if not isinstance(old, dict) or old != fp:
             if not isinstance(old, dict):
                 raise ConfigError(f"{runcfg}: not a softcot run config; refusing to mix runs, use another --output-dir")

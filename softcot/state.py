@@ -31,6 +31,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from softcot.faults import maybe_crash
+from softcot.config import with_legacy_values
 from softcot.errors import CheckpointError, ConfigError
 from softcot.utils import atomic_write_text
 
@@ -170,7 +171,7 @@ def check_resumable(out_dir: str | Path, train_config: dict, keys: tuple[str, ..
     if folder is None:
         return
     meta = _json(folder / META, "the train state's JSON").get("meta")
-    old = (meta.get("train_config") if isinstance(meta, dict) else None) or {}
+    old = with_legacy_values("train", (meta.get("train_config") if isinstance(meta, dict) else None) or {})
     diff = [k for k in keys if old.get(k) != train_config.get(k)]
     if diff:
         raise ConfigError(f"{out}: holds a run with other settings ({', '.join(f'{k}={old.get(k)!r}' for k in diff)}); "

@@ -165,3 +165,18 @@ def test_report_to_without_its_package_is_one_line(tiny_pair, tmp_path, monkeypa
     monkeypatch.setattr(accelerate.utils, "is_wandb_available", lambda: False)
     with pytest.raises(ConfigError, match="--report-to wandb: the wandb package is not installed"):
         check_tracker(TrainConfig(report_to="wandb"))
+
+
+def test_resume_reads_settings_an_older_run_predates(tiny_pair, tmp_path):
+    """A state saved before `group_by_length` existed was trained without grouping: it resumes
+    with --no-group-by-length and is refused (one line naming the setting) with the new default."""
+    from softcot.state import META, _state_folder
+
+    train(fresh(tiny_pair), tcfg(tmp_path, max_steps=1, group_by_length=False), data())
+    meta_file = _state_folder(tmp_path) / META
+    doc = json.loads(meta_file.read_text())
+    del doc["meta"]["train_config"]["group_by_length"]
+    meta_file.write_text(json.dumps(doc))
+    train(fresh(tiny_pair), tcfg(tmp_path, max_steps=1, group_by_length=False), data())  # resumes
+    with pytest.raises(ConfigError, match="other settings.*group_by_length=False"):
+        train(fresh(tiny_pair), tcfg(tmp_path, max_steps=1), data())

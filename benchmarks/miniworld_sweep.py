@@ -51,6 +51,11 @@ VARIANTS: dict[str, tuple[dict, dict, int | None]] = {
     "block-slots": ({"thought_block": "slots"}, {}, None),
     "block-lead": ({"thought_block": "lead"}, {}, None),  # the sentence before the question (prefix-reusable)
 }
+# The thought-block rows again under other training seeds (data order, projection init): is a
+# block's difference larger than what training randomness alone moves?
+for _seed in (1, 2):
+    for _name in ("base", "block-markers", "block-slots"):
+        VARIANTS[f"{_name}@seed{_seed}"] = (VARIANTS[_name][0], {"seed": _seed}, None)
 
 
 def main(argv: list[str] | None = None) -> dict:

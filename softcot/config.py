@@ -192,9 +192,8 @@ class ModelConfig:
     task: str = opt("gsm8k", "task: picks the prompt family and the answer scoring", choices=tuple(TASKS))
     n_thoughts: int = opt(4, "soft thoughts N at inference (the paper: 32 in training, 4 at test)")
     assistant_layer: int = opt(-1, "assistant hidden_states index for the thoughts; -1 = last layer after the final norm")
-    thought_block: str = opt("preamble", "LLM thought block: a hint sentence + markers + slots, the sentence before "
-                             "the question (lead) + markers + slots, markers + slots, or the slots alone",
-                             choices=("preamble", "lead", "markers", "slots"))
+    thought_block: str = opt("slots", "LLM thought block: the slots alone (the paper's form; the fewest tokens), "
+                             "markers + slots, or a hint sentence + markers + slots", choices=("slots", "markers", "preamble"))
     dtype: str = opt("float32", "dtype of the frozen LMs; the trainable part always stays fp32", choices=DTYPES)
     attn_implementation: str = opt("auto", "attention kernel of the frozen LMs: auto = transformers' default "
                                    "(sdpa); eager decodes small bf16 models faster on CPU (benchmarks/bench_eval.py)",
@@ -228,7 +227,8 @@ class ModelConfig:
 
     @classmethod
     def from_json(cls, path: str | Path) -> "ModelConfig":
-        return load_json(cls, path)
+        """A saved config (a checkpoint's): settings it predates take their old values (LEGACY_VALUES)."""
+        return load_json(cls, path, legacy="method")
 
 
 SoftCoTConfig = ModelConfig  # the name of the first releases
@@ -456,7 +456,7 @@ def save_json(obj: Any, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(to_dict(obj), indent=2, sort_keys=True) + "\n")
 
 
-def load_json(cls: type[T], path: str | Path) -> T:
+def load_json(cls: type[T], path: str | Path, legacy: str = "") -> T:
     path = Path(path)
     _check(path.is_file(), f"{path}: config file not found")
     try:
@@ -468,7 +468,7 @@ def load_json(cls: type[T], path: str | Path) -> T:
     except RecursionError:
         raise ConfigError(f"{path}: JSON nested too deeply; expected a JSON config") from None
     _check(isinstance(data, dict), f"{path}: expected a JSON object")
-    return from_dict(cls, data, source=str(path))
+    return from_dict(cls, with_legacy_values(legacy, data) if legacy else data, source=str(path))
 
 
 def bundled_presets() -> list[str]:

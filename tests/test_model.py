@@ -114,6 +114,9 @@ def test_placeholder_slots_found_by_id_in_the_rendered_template(method):
     text = method.llm.prompt_texts(examples(1), method.llm.slots(5))[0]
     assert text.endswith("<|start|>assistant\n")  # generation header present
     assert text.count(method.llm.placeholder) == 5
+    assert examples(1)[0].question + "\n" + method.llm.placeholder * 5 + "<|" in text  # default block: slots alone
+    method.llm.block = "preamble"
+    text = method.llm.prompt_texts(examples(1), method.llm.slots(5))[0]
     assert method.llm.begin + method.llm.placeholder * 5 + method.llm.end in text
 
 
@@ -185,6 +188,21 @@ def test_save_load_round_trip_writes_only_the_projection(method, tmp_path):
     torch.testing.assert_close(e1, e2, rtol=0, atol=0)
     dec = DecodingConfig(max_new_tokens=8)
     assert method.generate(ex, dec) == loaded.generate(ex, dec)
+
+
+def test_checkpoint_saved_before_a_setting_existed_keeps_its_behaviour(method, tmp_path):
+    """A checkpoint config without `thought_block` / `attn_implementation` (written before they
+    existed) loads with the values it was trained under (LEGACY_VALUES), not today's defaults."""
+    from softcot.config import LEGACY_VALUES, ModelConfig
+
+    method.save(tmp_path)
+    cfg = json.loads((tmp_path / "softcot_config.json").read_text())
+    del cfg["thought_block"], cfg["attn_implementation"]
+    (tmp_path / "softcot_config.json").write_text(json.dumps(cfg))
+    loaded = load_method(tmp_path, device="cpu")
+    assert loaded.cfg.thought_block == LEGACY_VALUES["method"]["thought_block"] == "preamble"
+    assert ModelConfig().thought_block == "slots"  # the default moved: the checkpoint did not
+    assert loaded.llm.block == "preamble" and loaded.prompt_texts(examples(1), 3)[0].count(loaded.llm.begin) == 1
 
 
 def test_checkpoint_for_another_pair_is_rejected(method, tmp_path):

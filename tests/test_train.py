@@ -16,6 +16,8 @@ from softcot.train import split_dev, train
 PINNED = [4.659575, 4.656903, 4.655463]
 # The same with batches grouped by length (the default since the grouping was added).
 PINNED_GROUPED = [4.658233, 4.659429, 4.654885]
+# Grouped, with the default thought block ("slots", since the 3-training-seed block sweep).
+PINNED_SLOTS = [4.654214, 4.658099, 4.646985]
 
 
 def data(n=12):
@@ -26,11 +28,13 @@ def data(n=12):
     ]
 
 
-def fresh(tiny_pair):
+def fresh(tiny_pair, block="preamble"):
     torch.manual_seed(0)
     a, l = tiny_pair
-    # norm 'none': the pinned losses were recorded before 'match' became the default
-    return build_method(ModelConfig(assistant=a, llm=l, n_thoughts=2, projection=ProjectionConfig(norm="none")), "cpu")
+    # norm 'none' and the preamble block: the pinned losses were recorded before 'match' and 'slots'
+    # became the defaults
+    return build_method(ModelConfig(assistant=a, llm=l, n_thoughts=2, projection=ProjectionConfig(norm="none"),
+                                    thought_block=block), "cpu")
 
 
 def tcfg(out, **kw):
@@ -50,6 +54,9 @@ def test_first_losses_are_pinned(tiny_pair, tmp_path):
     grouped = []
     train(fresh(tiny_pair), tcfg(tmp_path / "b", max_steps=3), data(), on_step=lambda s, l: grouped.append(l))
     assert grouped == pytest.approx(PINNED_GROUPED, rel=1e-4)
+    slots = []
+    train(fresh(tiny_pair, "slots"), tcfg(tmp_path / "c", max_steps=3), data(), on_step=lambda s, l: slots.append(l))
+    assert slots == pytest.approx(PINNED_SLOTS, rel=1e-4)
 
 
 def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):

@@ -57,6 +57,10 @@ from softcot.miniworld.tokenizer import (
 )
 from softcot.prompts import assistant_message, end_of_turn_text, llm_message, render_prompt
 
+# The shipped LLM learned hints in this form (sentence + markers); SoftCoT's default block is now
+# "slots", which the dev sweep found at least as accurate with this LLM (README).
+HINT_BLOCK = "preamble"
+
 HINT_MAX_TOKENS = 32  # Assist-CoT: the assistant writes at most this many tokens
 # N the LMs see in training. The hint needs at most 2 slots; slot states are causal, so fewer
 # slots at test time (the demo's N=4) read the same first slots.
@@ -294,9 +298,9 @@ def measure_world(llm, ltok, asst, atok, examples, *, max_new_tokens: int, batch
     asst_slots = slot_hints(asst, atok, examples, batch_size=batch_size)
     conds = {
         "no_hint": [llm_message(e) for e in examples],
-        "gold_hint": [llm_message(e, thoughts=hint_text(e), begin=begin, end=end) for e in examples],
-        "assistant_hint": [llm_message(e, thoughts=h, begin=begin, end=end) for e, h in zip(examples, asst_hints)],
-        "assistant_slot_hint": [llm_message(e, thoughts=h, begin=begin, end=end) for e, h in zip(examples, asst_slots)],
+        "gold_hint": [llm_message(e, thoughts=hint_text(e), begin=begin, end=end, block=HINT_BLOCK) for e in examples],
+        "assistant_hint": [llm_message(e, thoughts=h, begin=begin, end=end, block=HINT_BLOCK) for e, h in zip(examples, asst_hints)],
+        "assistant_slot_hint": [llm_message(e, thoughts=h, begin=begin, end=end, block=HINT_BLOCK) for e, h in zip(examples, asst_slots)],
     }
     res: dict = {"n": len(examples),
                  "assistant_hint_exact": round(sum(h == hint_text(e) for h, e in zip(asst_hints, examples)) / max(1, len(examples)), 4),
@@ -360,7 +364,7 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
         begin, end = LLM_SPECIALS["begin"], LLM_SPECIALS["end"]
         corpus = ["user assistant system"]
         for e in gen.to_examples(records["train"], "train"):
-            corpus += [llm_message(e, thoughts=hint_text(e)), assistant_message(e), target_text(e)]
+            corpus += [llm_message(e, thoughts=hint_text(e), block=HINT_BLOCK), assistant_message(e), target_text(e)]
         ltok = build_llm_tokenizer(corpus)
         atok = build_assistant_tokenizer(corpus)
         l_eot, a_eot = end_of_turn_text(ltok), end_of_turn_text(atok)
@@ -380,9 +384,9 @@ def build_miniworld(out_dir: str | Path, seed: int = 0, quick: bool = False, *, 
                 hint = hint_text(e)
                 if rng.random() < 0.5:
                     hint += lph * max(0, rng.choice(PLACEHOLDER_COUNTS) - len(ltok(hint, add_special_tokens=False)["input_ids"]))
-                msg = llm_message(e, thoughts=hint, begin=begin, end=end)
+                msg = llm_message(e, thoughts=hint, begin=begin, end=end, block=HINT_BLOCK)
             else:
-                msg = llm_message(e, thoughts=lph * rng.choice(PLACEHOLDER_COUNTS), begin=begin, end=end)
+                msg = llm_message(e, thoughts=lph * rng.choice(PLACEHOLDER_COUNTS), begin=begin, end=end, block=HINT_BLOCK)
             pairs.append((render_prompt(ltok, msg), reply))
         llm_seqs = _encode_pairs(ltok, pairs)
         log(f"data + tokenizers + encoding: {time.time() - t_start:.0f}s")

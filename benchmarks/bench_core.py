@@ -76,8 +76,8 @@ def build(models: str = "miniworld", device: str = "cpu", hidden: int = 256, lay
 
 
 def soft_variant(m: dict, device: str, block: str | None):
-    """SoftCoT on the models `m` with LLM thought block `block` (slots | markers | preamble; None =
-    the default, slots)."""
+    """SoftCoT on the models `m` with LLM thought block `block` (preamble | markers | slots; None =
+    the default)."""
     torch.manual_seed(0)
     cfg = from_dict(SoftCoTConfig, {"method": "softcot", "assistant": "bench-assistant", "llm": "bench-llm",
                                     "n_thoughts": 4, "projection_norm": "match",
@@ -121,30 +121,29 @@ def prompt_tokens(method, examples: list[Example], n_thoughts: int = 4) -> dict:
 
 
 def bench_generation(soft, plain, batches, token_counts, repeats, sync) -> dict:
-    """SoftCoT (default thought block: the slots alone, SoftCoT's floor of one assistant prefill +
-    N slot tokens + one newline) vs plain at every batch x T; and SoftCoT with the hint-sentence
-    block (`preamble`, the default until the 3-seed block sweep): what that wording costs."""
+    """SoftCoT (default thought block) vs plain at every batch x T; and the floor: the slots-only
+    block (one assistant prefill + N slot tokens + one newline: SoftCoT's inherent extra work)."""
     exs = questions(max(batches))
-    worded = soft_variant(soft.shared_models, soft.llm.model.device.type, "preamble")
-    out: dict = {"prompt_tokens": {"softcot": prompt_tokens(soft, exs), "preamble": prompt_tokens(worded, exs),
+    floor = soft_variant(soft.shared_models, soft.llm.model.device.type, "slots")
+    out: dict = {"prompt_tokens": {"softcot": prompt_tokens(soft, exs), "floor": prompt_tokens(floor, exs),
                                    "plain": prompt_tokens(plain, exs)}}
     with contextlib.ExitStack() as reuse:  # every side reuses its prompt prefix, as in evaluate()
-        for m in (soft, worded, plain):
+        for m in (soft, floor, plain):
             reuse.enter_context(m.reusing_prefix())
             prime(m)
-        _generation_ratios(soft, worded, plain, exs, batches, token_counts, repeats, sync, out)
+        _generation_ratios(soft, floor, plain, exs, batches, token_counts, repeats, sync, out)
     return out
 
 
-def _generation_ratios(soft, worded, plain, exs, batches, token_counts, repeats, sync, out: dict) -> None:
+def _generation_ratios(soft, floor, plain, exs, batches, token_counts, repeats, sync, out: dict) -> None:
     for T in token_counts:
         for bs in batches:
             ex = exs[:bs]
             r = paired_ratio(lambda: generate_ids(soft, ex, T), lambda: generate_ids(plain, ex, T), repeats=repeats, sync=sync,
                              sides=("softcot", "plain"))
-            w = paired_ratio(lambda: generate_ids(worded, ex, T), lambda: generate_ids(plain, ex, T), repeats=repeats,
-                             sync=sync, sides=("preamble", "plain"))
-            out[f"T{T}_batch{bs}"] = {"new_tokens": T, "batch": bs, "verified_ids_per_row": T, **r, "preamble": w}
+            f = paired_ratio(lambda: generate_ids(floor, ex, T), lambda: generate_ids(plain, ex, T), repeats=repeats,
+                             sync=sync, sides=("floor", "plain"))
+            out[f"T{T}_batch{bs}"] = {"new_tokens": T, "batch": bs, "verified_ids_per_row": T, **r, "floor": f}
 
 
 def bench_prefix_reuse(soft, plain, batches, T: int, repeats: int, sync) -> dict:
@@ -244,14 +243,14 @@ def run(args: argparse.Namespace) -> dict:
     asst_p = sum(p.numel() for p in soft.assistant.model.parameters())
     pt = gen["prompt_tokens"]
     gen_rows = [[g["new_tokens"], g["batch"], g["a_median_s"], g["b_median_s"], g["ratio_median"], spread(g),
-                 g["preamble"]["ratio_median"], spread(g["preamble"])] for k, g in gen.items() if k != "prompt_tokens"]
+                 g["floor"]["ratio_median"], spread(g["floor"])] for k, g in gen.items() if k != "prompt_tokens"]
     notes = [
         f"models: {args.models} (LLM {llm_p:,} params, assistant {asst_p:,} params), 4 thoughts at generation",
         f"prompt tokens over the first {max(batches)} test questions, mean (max): "
-        f"SoftCoT {pt['softcot']['mean']:.1f} ({pt['softcot']['max']}), SoftCoT with the preamble block "
-        f"{pt['preamble']['mean']:.1f} ({pt['preamble']['max']}), plain {pt['plain']['mean']:.1f} ({pt['plain']['max']})",
-        "SoftCoT = the default thought block, the slots alone: the assistant's prefill plus N slot tokens, the work "
-        "SoftCoT cannot avoid (its floor); preamble = the hint sentence + markers around the slots",
+        f"SoftCoT {pt['softcot']['mean']:.1f} ({pt['softcot']['max']}), floor (slots only) {pt['floor']['mean']:.1f} "
+        f"({pt['floor']['max']}), plain {pt['plain']['mean']:.1f} ({pt['plain']['max']})",
+        "floor = SoftCoT with the slots-only thought block (`--thought-block slots`): the assistant's prefill plus N "
+        "slot tokens, the work SoftCoT cannot avoid; SoftCoT's own ratio minus the floor's is what its prompt wording costs",
         "every generated batch verified: T ids per row straight from model.generate, no stop id among them",
         f"each ratio: median of {args.repeats} paired repeats (sides alternate, order swaps), after 1 warm-up round",
         "prompt-prefix reuse (evaluate's default, `--no-prefix-cache` turns it off): the prompt start every question "
@@ -262,7 +261,7 @@ def run(args: argparse.Namespace) -> dict:
     tables = [
         {"caption": "Generation wall time, SoftCoT vs plain zero-shot CoT (same LLM, forced new tokens)",
          "columns": ["new tokens", "batch", "SoftCoT s", "plain s", "ratio (median)", "ratio min-max",
-                     "preamble ratio (median)", "preamble min-max"], "rows": gen_rows},
+                     "floor ratio (median)", "floor min-max"], "rows": gen_rows},
         {"caption": f"Prompt-prefix reuse, {token_counts[0]} forced new tokens: full prefill vs reused prefix",
          "columns": ["method", "batch", "full s", "reused s", "speed-up (median)", "speed-up min-max"],
          "rows": [[r["method"], r["batch"], r["a_median_s"], r["b_median_s"], r["ratio_median"], spread(r)]

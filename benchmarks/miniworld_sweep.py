@@ -46,10 +46,9 @@ VARIANTS: dict[str, tuple[dict, dict, int | None]] = {
     "norm-layernorm": ({"projection_norm": "layernorm"}, {}, None),
     "mlp": ({"projection": "mlp"}, {}, None),
     "layer-3": ({"assistant_layer": -3}, {}, None),  # hidden_states[-3]: two blocks below the top
-    # the LLM's thought block: hint sentence + markers + slots (default) / markers + slots / slots
+    # the LLM's thought block: hint sentence + markers + slots (default, = base) / markers + slots / slots
     "block-markers": ({"thought_block": "markers"}, {}, None),
     "block-slots": ({"thought_block": "slots"}, {}, None),
-    "block-lead": ({"thought_block": "lead"}, {}, None),  # the sentence before the question (prefix-reusable)
 }
 # The thought-block rows again under other training seeds (data order, projection init): is a
 # block's difference larger than what training randomness alone moves?

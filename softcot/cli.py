@@ -161,7 +161,7 @@ def load_or_build(args: argparse.Namespace, preset: dict, **overrides):
     from softcot.methods import build_method, load_method, read_checkpoint_config
 
     if args.checkpoint:
-        keys = ("n_thoughts", "llm", "assistant", "dtype", "attn_implementation")
+        keys = ("n_thoughts", "llm", "assistant", "dtype", "attn_implementation", "thought_block")
         ov = {k: getattr(args, k, None) for k in keys}
         ov.update(overrides)
         if not Path(args.checkpoint).is_dir():

@@ -192,8 +192,8 @@ class ModelConfig:
     task: str = opt("gsm8k", "task: picks the prompt family and the answer scoring", choices=tuple(TASKS))
     n_thoughts: int = opt(4, "soft thoughts N at inference (the paper: 32 in training, 4 at test)")
     assistant_layer: int = opt(-1, "assistant hidden_states index for the thoughts; -1 = last layer after the final norm")
-    thought_block: str = opt("slots", "LLM thought block: the slots alone (the paper's form; the fewest tokens), "
-                             "markers + slots, or a hint sentence + markers + slots", choices=("slots", "markers", "preamble"))
+    thought_block: str = opt("preamble", "LLM thought block (every method's): a hint sentence + markers + slots, "
+                             "markers + slots, or the slots alone (the fewest tokens)", choices=("preamble", "markers", "slots"))
     dtype: str = opt("float32", "dtype of the frozen LMs; the trainable part always stays fp32", choices=DTYPES)
     attn_implementation: str = opt("auto", "attention kernel of the frozen LMs: auto = transformers' default "
                                    "(sdpa); eager decodes small bf16 models faster on CPU (benchmarks/bench_eval.py)",

@@ -46,6 +46,7 @@ class DemoConfig:
     batch_size: int = opt(32, "training batch size")
     lr: float = opt(3e-3, "learning rate")
     projection_norm: str = opt("match", "SoftCoT projection output norm", choices=("none", "layernorm", "match"))
+    thought_block: str = opt("preamble", "the LLM's thought block (every method's)", choices=("preamble", "markers", "slots"))
     temperature: float = opt(0.5, "sampling temperature of the evaluation")
     max_new_tokens: int = opt(160, "most new tokens per completion")
     eval_batch_size: int = opt(64, "questions per generation batch")
@@ -103,7 +104,7 @@ def resolve_world(cfg: DemoConfig) -> dict[str, str]:
 def method_config(name: str, cfg: DemoConfig, world: dict) -> ModelConfig:
     return ModelConfig(method=name, assistant=world["assistant"], llm=world["llm"], task=cfg.task,
                        n_thoughts=cfg.n_thoughts, dtype=cfg.dtype, projection=ProjectionConfig(norm=cfg.projection_norm),
-                       assist_cot=AssistCoTConfig(hint_tokens=32))
+                       thought_block=cfg.thought_block, assist_cot=AssistCoTConfig(hint_tokens=32))
 
 
 def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> TrainConfig:

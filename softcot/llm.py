@@ -60,7 +60,7 @@ def count_until_stop(ids: list[int], stop_ids: set[int]) -> int:
 
 class FrozenLLM:
     def __init__(self, model, tokenizer, *, placeholder: str | None = None, begin: str | None = None,
-                 end: str | None = None, block: str = "slots", with_question: bool = True) -> None:
+                 end: str | None = None, block: str = "preamble", with_question: bool = True) -> None:
         self.model, self.tok = model, tokenizer
         contiguous_lm_head(model)  # a frozen head on a sliced input is copied per row on CPU
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "llm")

@@ -43,14 +43,15 @@ def question_block(example: "Example") -> str:
     return text
 
 
-# How the thought block reads (`ModelConfig.thought_block`). "preamble" was the only form at first;
-# "slots" (the paper's [instruction, question, slots]) is the default since it was measured at least
-# as accurate on the mini world's dev split (3 training seeds) and it costs the fewest tokens.
+# How the thought block reads (`ModelConfig.thought_block`), the same for every method. "preamble"
+# stays the default: the slots alone cost 16 fewer prompt tokens and are within training noise for
+# SoftCoT on the mini world's dev split, but hard-text hints (Assist-CoT) lose 15 points without
+# the sentence and markers (README, "Defaults follow our measurements").
 THOUGHT_BLOCKS = ("preamble", "markers", "slots")
 
 
 def llm_message(
-    example: "Example", thoughts: str | None = None, *, begin: str = "", end: str = "", block: str = "slots",
+    example: "Example", thoughts: str | None = None, *, begin: str = "", end: str = "", block: str = "preamble",
     question: bool = True,
 ) -> str:
     """The LLM's user message. `thoughts` is the block's content: N placeholder tokens

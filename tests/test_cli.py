@@ -69,18 +69,17 @@ def test_train_generate_eval_report(tiny_pair, data, tmp_path, capsys):
     code, out, err = run(capsys, *args[:-2], "--temperature", "0.5", "--device", "cpu")
     assert code == 2 and "another configuration" in error_line(err) and "temperature" in err
     assert (ev / "predictions.jsonl").read_text().splitlines() == again
-    # A run written before a setting existed is read as having that setting's old value: without
-    # the attention kernel (old value = today's default) it resumes and nothing is redone; without
-    # the thought block (old value "preamble", today's default "slots") it is another run.
+    # A run written before a setting existed is read as having that setting's old value (here the
+    # attention kernel and the thought block, whose old values are today's defaults): it resumes
+    # and nothing is redone.
     runcfg = json.loads((ev / "run_config.json").read_text())
-    del runcfg["method"]["attn_implementation"]
+    del runcfg["method"]["attn_implementation"], runcfg["method"]["thought_block"]
     (ev / "run_config.json").write_text(json.dumps(runcfg))
     code, out, err = run(capsys, *args)
     assert code == 0, err
     assert (ev / "predictions.jsonl").read_text().splitlines() == again
-    del runcfg["method"]["thought_block"]
-    (ev / "run_config.json").write_text(json.dumps(runcfg))
-    code, out, err = run(capsys, *args)
+    # ...and a different old value makes it another run, named in one line
+    code, out, err = run(capsys, *args, "--thought-block", "slots")
     assert code == 2 and "method.thought_block: 'preamble' -> 'slots'" in error_line(err)
 
     code, out, err = run(capsys, "eval", "--method", "zero-shot-cot", "--llm", l, "--task", "gsm8k", "--data-file", data,

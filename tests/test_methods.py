@@ -252,11 +252,11 @@ def test_assist_cot_prompt_holds_the_hint(tiny_pair):
     ex = data(2)
     hints = m.assistant.write_hints(ex, max_new_tokens=12)
     assert all(hints)
-    for e, hint, prompt in zip(ex, hints, m.prompt_texts(ex, N)):
-        assert f"{e.question}\n{hint}" in prompt  # the default block: the hint right after the question
-    m.llm.block = "preamble"
     for hint, prompt in zip(hints, m.prompt_texts(ex, N)):
         assert f"{m.llm.begin}{hint}{m.llm.end}" in prompt
+    m.llm.block = "slots"
+    for e, hint, prompt in zip(ex, hints, m.prompt_texts(ex, N)):
+        assert f"{e.question}\n{hint}" in prompt  # the slots-only block: the hint right after the question
     embeds, mask = m.generation_inputs(ex, N)
     ids, _ = m.llm.encode_prompts(m.prompt_texts(ex, N))
     torch.testing.assert_close(embeds, m.llm.embed(ids))

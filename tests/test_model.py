@@ -114,10 +114,10 @@ def test_placeholder_slots_found_by_id_in_the_rendered_template(method):
     text = method.llm.prompt_texts(examples(1), method.llm.slots(5))[0]
     assert text.endswith("<|start|>assistant\n")  # generation header present
     assert text.count(method.llm.placeholder) == 5
-    assert examples(1)[0].question + "\n" + method.llm.placeholder * 5 + "<|" in text  # default block: slots alone
-    method.llm.block = "preamble"
-    text = method.llm.prompt_texts(examples(1), method.llm.slots(5))[0]
     assert method.llm.begin + method.llm.placeholder * 5 + method.llm.end in text
+    method.llm.block = "slots"
+    text = method.llm.prompt_texts(examples(1), method.llm.slots(5))[0]
+    assert examples(1)[0].question + "\n" + method.llm.placeholder * 5 + "<|" in text
 
 
 def test_only_projection_receives_gradients(method):
@@ -190,19 +190,21 @@ def test_save_load_round_trip_writes_only_the_projection(method, tmp_path):
     assert method.generate(ex, dec) == loaded.generate(ex, dec)
 
 
-def test_checkpoint_saved_before_a_setting_existed_keeps_its_behaviour(method, tmp_path):
-    """A checkpoint config without `thought_block` / `attn_implementation` (written before they
-    existed) loads with the values it was trained under (LEGACY_VALUES), not today's defaults."""
-    from softcot.config import LEGACY_VALUES, ModelConfig
+def test_checkpoint_saved_before_a_setting_existed_keeps_its_behaviour(method, tmp_path, monkeypatch):
+    """A checkpoint config without a setting (written before it existed) loads with the value it
+    was trained under (LEGACY_VALUES), even where that is not today's default."""
+    import softcot.config as config
 
     method.save(tmp_path)
     cfg = json.loads((tmp_path / "softcot_config.json").read_text())
     del cfg["thought_block"], cfg["attn_implementation"]
     (tmp_path / "softcot_config.json").write_text(json.dumps(cfg))
+    assert load_method(tmp_path, device="cpu").cfg.thought_block == "preamble"
+    # were the block's old value not today's default, the old checkpoint would still get it
+    monkeypatch.setitem(config.LEGACY_VALUES, "method", {"thought_block": "slots"})
     loaded = load_method(tmp_path, device="cpu")
-    assert loaded.cfg.thought_block == LEGACY_VALUES["method"]["thought_block"] == "preamble"
-    assert ModelConfig().thought_block == "slots"  # the default moved: the checkpoint did not
-    assert loaded.llm.block == "preamble" and loaded.prompt_texts(examples(1), 3)[0].count(loaded.llm.begin) == 1
+    assert config.ModelConfig().thought_block == "preamble" and loaded.llm.block == "slots"
+    assert loaded.prompt_texts(examples(1), 3)[0].count(loaded.llm.begin) == 0
 
 
 def test_checkpoint_for_another_pair_is_rejected(method, tmp_path):

@@ -57,8 +57,7 @@ from softcot.miniworld.tokenizer import (
 )
 from softcot.prompts import assistant_message, end_of_turn_text, llm_message, render_prompt
 
-# The shipped LLM learned hints in this form (sentence + markers); SoftCoT's default block is now
-# "slots", which the dev sweep found at least as accurate with this LLM (README).
+# The thought block the shipped LLM learned hints in (sentence + markers), whatever the default.
 HINT_BLOCK = "preamble"
 
 HINT_MAX_TOKENS = 32  # Assist-CoT: the assistant writes at most this many tokens

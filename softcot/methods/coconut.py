@@ -15,7 +15,7 @@ stages 0..coconut.max_stages, each in `{output_dir}/stage{k}` with a fresh optim
 Coconut); the LoRA weights carry over. `n_thoughts` arguments are ignored: the stage decides.
 
 Batched and cached: the left-padded prefix runs once, then each thought is one forward of one
-position with `past_key_values` (the prefix is never recomputed); the attention mask grows by one
+position with its KV cache (the prefix is never recomputed); the attention mask grows by one
 column per thought and position ids count real tokens per row, so left padding changes nothing.
 Gradients flow through the cache (DynamicCache concatenates) to every thought. The same path
 decodes (own loop: greedy or sampled, stop on end-of-turn). The LLM runs in eval mode here, so
@@ -34,6 +34,7 @@ from softcot.config import DecodingConfig
 from softcot.data import Example, target_text
 from softcot.errors import ConfigError
 from softcot.llm import IGNORE, Completion, sampling_warpers
+from softcot.prefix import cache_argument
 from softcot.methods.lora import LoRA
 
 
@@ -83,8 +84,8 @@ class Coconut(LoRA):
     # ---- the continuous-thought loop ---------------------------------------------------------
     def _forward(self, embeds, mask, pos, cache) -> torch.Tensor:
         """One cached forward of the LLM body: new positions' last hidden states [B, t, d]."""
-        out = self.llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos,
-                                        past_key_values=cache, use_cache=True)
+        out = self.llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=True,
+                                        **{cache_argument(self.llm.model): cache})  # `cache` since transformers 5.x
         return out.last_hidden_state
 
     def think(self, ids: torch.Tensor, mask: torch.Tensor, n: int):

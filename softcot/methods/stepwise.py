@@ -21,6 +21,7 @@ from transformers.cache_utils import DynamicCache
 
 from softcot.config import DecodingConfig
 from softcot.llm import sampling_warpers
+from softcot.prefix import cache_argument
 
 
 def boundary_ids(tok, text: str, exclude: list[int]) -> list[int]:
@@ -42,8 +43,8 @@ def split_steps(ids: list[int], boundary: set[int]) -> list[list[int]]:
 
 def forward(llm, embeds: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache) -> torch.Tensor:
     """One cached forward of the LLM body: hidden states [B, t, d] of the t new positions."""
-    return llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, past_key_values=cache,
-                                use_cache=True).last_hidden_state
+    return llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=True,
+                                **{cache_argument(llm.model): cache}).last_hidden_state  # `cache` since transformers 5.x
 
 
 def compact(cache: DynamicCache, mask: torch.Tensor, tags: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -31,7 +31,7 @@ from softcot.frozen import load_frozen_lm  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
 from softcot.stats import paired_bootstrap  # noqa: E402
 from softcot.train import train  # noqa: E402
-from softcot.utils import atomic_write_text, write_json  # noqa: E402
+from softcot.utils import atomic_write_text, seed_everything, write_json  # noqa: E402
 
 REFERENCES = ["zero-shot-cot", "cot-unk", "assist-cot", "prompt-tuning"]
 # name -> (method overrides, train overrides, eval N); everything else is the demo's SoftCoT
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> dict:
         name = row if row in REFERENCES else "softcot"
         m_over, t_over, n_eval = VARIANTS.get(row, ({}, {}, None))
         mcfg = from_dict(ModelConfig, {**to_dict(method_config(name, demo, world)), **m_over})  # flat keys allowed
+        # the trainable part's init follows the row's training seed (as `softcot train --seed`), so a row's
+        # result does not depend on which rows ran before it in this process
+        seed_everything(t_over.get("seed", 42))  # 42: the demo's training seed (demo.train_config)
         method = build_method(mcfg, models=models)
         dev_loss = None
         if name in ("softcot", "prompt-tuning"):

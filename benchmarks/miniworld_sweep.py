@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from softcot.config import DecodingConfig, ModelConfig, from_dict, to_dict  # noqa: E402
 from softcot.data import load_examples  # noqa: E402
-from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
+from softcot.demo import TRAIN_SEED, DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate, parse_seeds  # noqa: E402
 from softcot.frozen import load_frozen_lm  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         mcfg = from_dict(ModelConfig, {**to_dict(method_config(name, demo, world)), **m_over})  # flat keys allowed
         # the trainable part's init follows the row's training seed (as `softcot train --seed`), so a row's
         # result does not depend on which rows ran before it in this process
-        seed_everything(t_over.get("seed", 42))  # 42: the demo's training seed (demo.train_config)
+        seed_everything(t_over.get("seed", TRAIN_SEED))
         method = build_method(mcfg, models=models)
         dev_loss = None
         if name in ("softcot", "prompt-tuning"):

@@ -11,7 +11,6 @@ padded so every row's positions start at 0, whatever the model's position-id han
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 
@@ -30,7 +29,7 @@ class Assistant:
         self.render = Renderer(tokenizer)  # memoised chat-template rendering
         self.placeholder, self.placeholder_id = resolve_placeholder(tokenizer, placeholder, "assistant")
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
-        self.prefix: PrefixReuse | None = None  # set by `reusing_prefix()` (evaluate owns one per call)
+        self.prefix: PrefixReuse | None = None  # set by `prefix.reusing()` (evaluate owns one per call)
         n_layers = model.config.get_text_config().num_hidden_layers
         if not -(n_layers + 1) <= layer <= n_layers:
             raise ValueError(f"assistant_layer {layer} out of range for a {n_layers}-layer assistant (use -1..{n_layers})")
@@ -90,16 +89,6 @@ class Assistant:
         h = out.hidden_states[self.layer] if want_all else out.last_hidden_state  # [B*r, T, d_a]
         # Boolean indexing walks rows in order, so the slots come back as [B*r*n, d_a] -> [B*r, n, d_a].
         return h[slots].view(len(examples) * repeat, n, -1)
-
-    @contextlib.contextmanager
-    def reusing_prefix(self, enabled: bool = True):
-        """Within this block, thoughts reuse the keys/values of the prompt prefix the questions
-        share (softcot.prefix); the assistant is frozen, so only the block's lifetime matters."""
-        old, self.prefix = self.prefix, PrefixReuse(self.model) if enabled else None
-        try:
-            yield self.prefix
-        finally:
-            self.prefix = old
 
     @torch.no_grad()
     def write_hints(self, examples: list[Example], max_new_tokens: int = 64) -> list[str]:

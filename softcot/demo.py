@@ -107,6 +107,9 @@ def method_config(name: str, cfg: DemoConfig, world: dict) -> ModelConfig:
                        thought_block=cfg.thought_block, assist_cot=AssistCoTConfig(hint_tokens=32))
 
 
+TRAIN_SEED = 42  # the demo's training seed: data order and (via seed_everything) the projection's init
+
+
 def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> TrainConfig:
     """How the demo trains SoftCoT's projection and the prompt-tuning ablation."""
     from softcot.utils import autocast_bf16_ok
@@ -114,7 +117,7 @@ def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> Tra
     bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and autocast_bf16_ok(method.llm.model.device))
     return TrainConfig(output_dir=str(output_dir), train_n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
                        batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
-                       bf16=bf16, seed=42, max_length=512,
+                       bf16=bf16, seed=TRAIN_SEED, max_length=512,
                        eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
 
 

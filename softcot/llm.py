@@ -10,7 +10,6 @@ loss and the decoding exist once.
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 
 import torch
@@ -72,7 +71,7 @@ class FrozenLLM:
         self.hidden_size: int = model.get_input_embeddings().weight.shape[1]
         self.stop_ids = self._stop_ids()
         self.gradient_checkpointing = False
-        self.prefix: PrefixReuse | None = None  # set by `reusing_prefix()` (evaluate owns one per call)
+        self.prefix: PrefixReuse | None = None  # set by `prefix.reusing()` (evaluate owns one per call)
 
     def _stop_ids(self) -> list[int]:
         """End-of-turn ids: the generation config's EOS list, the tokenizer's EOS, and the
@@ -192,16 +191,6 @@ class FrozenLLM:
         self.gradient_checkpointing = True
 
     # ---- decoding --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def reusing_prefix(self, enabled: bool = True):
-        """Within this block, generation reuses the keys/values of the prompt prefix its rows share
-        (softcot.prefix). The LLM's weights must not change inside it."""
-        old, self.prefix = self.prefix, PrefixReuse(self.model) if enabled else None
-        try:
-            yield self.prefix
-        finally:
-            self.prefix = old
-
     @torch.no_grad()
     def generate(self, embeds: torch.Tensor, mask: torch.Tensor, dec: DecodingConfig) -> list[list[Completion]]:
         """Batched decoding from input embeddings; returns dec.num_samples completions per row

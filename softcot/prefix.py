@@ -17,6 +17,7 @@ while a `PrefixReuse` lives: `evaluate()` owns one per call (LoRA weights change
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections import OrderedDict
 
@@ -43,6 +44,17 @@ def full_attention_cache(model):
     cache = DynamicCache(config=model.config)
     ok = cache.layers and all(type(layer) is DynamicLayer for layer in cache.layers)
     return cache if ok else None
+
+
+@contextlib.contextmanager
+def reusing(holder, enabled: bool = True):
+    """Within this block `holder` (a FrozenLLM or an Assistant: `.model`, `.prefix`) reuses the
+    prompt prefix its rows share; its weights must not change inside. Yields the PrefixReuse."""
+    old, holder.prefix = holder.prefix, PrefixReuse(holder.model) if enabled else None
+    try:
+        yield holder.prefix
+    finally:
+        holder.prefix = old
 
 
 def leading_equal(rows: torch.Tensor) -> int:

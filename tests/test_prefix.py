@@ -6,7 +6,7 @@ import torch
 from softcot.config import DecodingConfig
 from softcot.evaluate import EvalConfig, evaluate
 from softcot.methods import METHODS
-from softcot.prefix import PrefixReuse, full_attention_cache
+from softcot.prefix import PrefixReuse, full_attention_cache, reusing
 from tests.test_methods import build, data
 
 
@@ -102,7 +102,7 @@ def test_llm_logits_and_assistant_thoughts_equal_full_prefill(tiny_pair):
         assert k >= 8 and bool((moved_mask[:, :k] == 1).all())
         pos = moved_mask.cumsum(1) - 1  # what generate derives from the mask
         got = m.llm.model(inputs_embeds=embeds[:, k:], attention_mask=moved_mask, position_ids=pos[:, k:], **kw).logits[:, -1]
-        with m.assistant.reusing_prefix():
+        with reusing(m.assistant):
             m.assistant.soft_thoughts(ex[:2], 3)
             thoughts = m.assistant.soft_thoughts(ex, 3, fill=fill, repeat=3)
             assert m.assistant.prefix.reused_tokens > 0

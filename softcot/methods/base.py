@@ -35,6 +35,7 @@ from softcot.config import DecodingConfig, ModelConfig
 from softcot.data import target_text
 from softcot.errors import CheckpointError
 from softcot.llm import Completion, FrozenLLM
+from softcot.prefix import reusing
 from softcot.utils import atomic_save_safetensors, count_parameters
 
 CONFIG_NAME = "softcot_config.json"
@@ -97,9 +98,9 @@ class Method(ABC):
         """Within this block, the frozen LMs compute the prompt prefix their rows share once
         (softcot.prefix): `evaluate()` holds one block per call, while no weight changes."""
         with contextlib.ExitStack() as stack:
-            stack.enter_context(self.llm.reusing_prefix(enabled))
+            stack.enter_context(reusing(self.llm, enabled))
             if self.assistant is not None:
-                stack.enter_context(self.assistant.reusing_prefix(enabled))
+                stack.enter_context(reusing(self.assistant, enabled))
             yield
 
     # ---- the two workflows -------------------------------------------------------------------------

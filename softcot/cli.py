@@ -100,6 +100,9 @@ def preset_of(args: argparse.Namespace) -> dict[str, Any]:
 def examples_from_questions(questions: list[str], task: str):
     from softcot.data import Example
 
+    for q in questions:
+        if not q.strip():
+            raise ConfigError(f"--question {q!r}: empty or whitespace-only; expected the question text")
     return [Example(id=f"q{i}", task=task, question=q, answer="") for i, q in enumerate(questions)]
 
 
@@ -322,7 +325,23 @@ def add_import_reference(p: argparse.ArgumentParser) -> None:
     add_dataclass_args(p, ModelConfig, skip=("version", "method", "projection"))
 
 
+# ---- lm-evaluation-harness ---------------------------------------------------------------------
+def run_lm_eval(args: argparse.Namespace) -> int:
+    from softcot.harness.cli import run
+
+    return run(args.lm_eval_args)
+
+
+@command("lm-eval", "lm-evaluation-harness with every softcot method as model `softcot` (needs softcot[lm-eval])")
+def add_lm_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("lm_eval_args", nargs=argparse.REMAINDER, metavar="...",
+                   help="lm-eval's own command line: run --model softcot --model_args checkpoint=DIR --tasks ...")
+
+
 # ---- entry point ----------------------------------------------------------------------------------
+NO_DEVICE_FLAGS = ("methods", "lm-eval")  # lm-eval has its own --device
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # argparse's own errors: one line, exit code 2
         self.exit(2, f"softcot: error: {self.prog}: {' '.join(message.split())}\n")
@@ -337,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     for name, (help_text, add_args, _) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        if name != "methods":
+        if name not in NO_DEVICE_FLAGS:
             p.add_argument("--preset", help="YAML preset with sections model / train / eval / decoding (a file "
                            "or a bundled name, e.g. paper-qwen-gsm8k)")
             p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:1 ... (default: auto)")
@@ -353,11 +372,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["lm-eval"] and argv[1:2] and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
+        argv.insert(1, "run")  # lm-eval's legacy form (no subcommand); argparse keeps the rest for lm-eval
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="[softcot] %(message)s",
                         stream=sys.stderr)
     try:
-        if args.command != "methods":
+        if args.command not in NO_DEVICE_FLAGS:
             args.device = resolve_device_args(args)
         return COMMANDS[args.command][2](args)
     except (SoftCoTError, ValueError, OSError) as e:  # DataError is a ValueError; files: OSError

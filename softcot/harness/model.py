@@ -1,0 +1,275 @@
+"""SoftCoTLM: any softcot method as an lm-eval model (lm-eval's TemplateLM).
+
+    generate_until          batched, through the method's own `generate` (soft thoughts spliced,
+                            Coconut / step-wise decoders included); lm-eval's `until` strings cut the
+                            text, `max_gen_toks`, `do_sample`, `temperature`, `top_p`, `top_k` decode
+    loglikelihood           log p(continuation | the method's input for the context), batched: the
+                            method's prompt embeddings (thoughts spliced) + the continuation's tokens
+                            as the start of the LLM's reply, in one forward
+    loglikelihood_rolling   the plain LLM's rolling log-likelihood of a text (zero-shot-cot, lora);
+                            other methods refuse it (their input needs a question)
+    rank / world_size       `accelerate launch -m softcot.cli lm-eval run ...` shares the requests
+
+Methods that return several completions per question (SoftCoT++: one per chain) answer a
+generate request with the completion holding their majority answer (softcot's scorer votes), and a
+loglikelihood request with the chains' mixture, log(mean_k p_k(continuation)).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+
+import torch
+from lm_eval.api.model import TemplateLM
+from lm_eval.utils import get_rolling_token_windows, make_disjoint_window
+from tqdm.auto import tqdm
+
+from softcot import distributed as dist
+from softcot.config import DecodingConfig
+from softcot.data import Example
+from softcot.harness import chat
+from softcot.harness.args import model_config, overrides, parse_model_args, split_pairs
+from softcot.scoring import extract_answer, majority_vote
+
+log = logging.getLogger("softcot")
+
+ROLLING_METHODS = ("zero-shot-cot", "lora")  # the LLM reads plain text: a rolling likelihood means something
+DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's HF model default
+
+
+class SoftCoTLM(TemplateLM):
+    backend = "causal"
+
+    def __init__(self, **model_args) -> None:
+        super().__init__()
+        from softcot.checks import device_for
+        from softcot.methods import build_method, load_method
+
+        self.args = parse_model_args(model_args)
+        cfg, ckpt = model_config(self.args)  # every input checked before any model loads
+        device = device_for(self.args.device)
+        self.method = load_method(ckpt, device, **overrides(self.args)) if ckpt else build_method(cfg, device)
+        self.llm, self.tokenizer = self.method.llm, self.method.llm.tok
+        self.n_thoughts = self.method.thought_count(self.args.n_thoughts or None)
+        self.batch_size = self.args.batch_size
+        self._device = self.llm.model.device
+        self._rank, self._world_size = dist.rank(), dist.world()
+        self._warned: set[str] = set()
+
+    @classmethod
+    def create_from_arg_obj(cls, arg_dict, additional_config=None):
+        """lm-eval's --batch_size / --device fill what model_args leave out (model_args win)."""
+        extra = {k: v for k, v in (additional_config or {}).items() if v is not None}
+        return cls(**{**extra, **arg_dict})
+
+    @classmethod
+    def create_from_arg_string(cls, arg_string, additional_config=None):
+        return cls.create_from_arg_obj(split_pairs(arg_string), additional_config)
+
+    # ---- what lm-eval asks of a TemplateLM ----------------------------------------------------------
+    @property
+    def eot_token_id(self) -> int:
+        return self.tokenizer.eos_token_id
+
+    @property
+    def prefix_token_id(self) -> int:
+        bos = self.tokenizer.bos_token_id
+        return bos if bos is not None else self.eot_token_id
+
+    @property
+    def max_length(self) -> int:
+        return int(getattr(self.llm.model.config, "max_position_embeddings", 2048) or 2048)
+
+    @property
+    def tokenizer_name(self) -> str:
+        return str(self.method.cfg.llm).replace("/", "__")
+
+    def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
+        return self.tokenizer.encode(string, add_special_tokens=bool(add_special_tokens))
+
+    def apply_chat_template(self, chat_history: list[dict], add_generation_prompt: bool = True) -> str:
+        """lm-eval's messages travel in the context; the method renders them (softcot.harness.chat)."""
+        return chat.encode(chat_history)
+
+    def get_model_info(self) -> dict:
+        c = self.method.cfg
+        return {"softcot_method": c.method, "llm": c.llm, "assistant": c.assistant, "n_thoughts": self.n_thoughts,
+                "checkpoint": self.args.checkpoint, "prompt": self.args.prompt}
+
+    # ---- distributed: the evaluator's collectives over the accelerate process group -------------------
+    def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
+        from accelerate.utils import gather
+
+        return gather(tensor) if self.world_size > 1 else tensor
+
+    def gather_object(self, obj, dst: int = 0):
+        if self.world_size == 1:
+            return [obj]
+        out = [None] * self.world_size if self.rank == dst else None
+        torch.distributed.gather_object(obj, out, dst=dst)
+        return out
+
+    def barrier(self) -> None:
+        dist.barrier()
+
+    # ---- requests -> softcot examples ------------------------------------------------------------------
+    def _batches(self, chats: list[chat.Chat], key_extra=None):
+        """Index batches: grouped by chat frame (and `key_extra[i]`), sorted by question length inside
+        a group (as `softcot eval` sorts), batch_size each."""
+        groups = defaultdict(list)
+        for i, c in enumerate(chats):
+            groups[(c.frame, key_extra[i] if key_extra else None)].append(i)
+        for (frame, extra), idx in groups.items():
+            idx.sort(key=lambda i: (len(chats[i].question.strip()), i))
+            for s in range(0, len(idx), self.batch_size):
+                yield frame, extra, idx[s : s + self.batch_size]
+
+    def _examples(self, chats: list[chat.Chat], idx: list[int]) -> list[Example]:
+        return [Example(id=f"lm-eval/{i}", task=self.method.cfg.task, question=chats[i].question, answer="")
+                for i in idx]
+
+    def _inputs(self, examples: list[Example]) -> tuple[torch.Tensor, torch.Tensor]:
+        """The method's left-padded LLM input: embeddings [R, T, d_llm] (thoughts spliced), mask [R, T]."""
+        m = self.method
+        if hasattr(m, "prompt_embeds"):  # the step-wise LightThinker family builds its prompt here
+            ids, mask = self.llm.encode_prompts(m.prompt_texts(examples, self.n_thoughts))
+            return m.prompt_embeds(examples, self.n_thoughts, ids, mask), mask
+        return m.generation_inputs(examples, self.n_thoughts)
+
+    # ---- generate_until ------------------------------------------------------------------------------
+    def _decoding(self, gen_kwargs: dict) -> tuple[DecodingConfig, list[str]]:
+        kw = dict(gen_kwargs)
+        until = kw.pop("until", None) or []
+        until = [until] if isinstance(until, str) else list(until)
+        max_new = int(kw.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
+        temperature, top_p, top_k = kw.pop("temperature", None), kw.pop("top_p", None), kw.pop("top_k", None)
+        do_sample = kw.pop("do_sample", None)
+        if do_sample is None:  # lm-eval's convention: a positive temperature alone means sampling
+            do_sample = bool(temperature)
+        ignored = sorted(set(kw) - self._warned)
+        if ignored:
+            self._warned |= set(ignored)
+            log.warning("softcot lm-eval model: gen_kwargs %s are not used by softcot's decoding", ignored)
+        dec = DecodingConfig(max_new_tokens=max_new, do_sample=bool(do_sample),
+                             temperature=float(temperature) if do_sample and temperature else 1.0,
+                             top_p=float(top_p) if do_sample and top_p else 1.0,
+                             top_k=int(top_k) if do_sample and top_k else 0)
+        return dec, until
+
+    def _one_answer(self, completions: list) -> str:
+        """One text per question: the only completion, or (several chains) the majority answer's first."""
+        if len(completions) == 1:
+            return str(completions[0])
+        task = self.method.cfg.task
+        answers = [extract_answer(c, task) for c in completions]
+        best = majority_vote(answers, task)
+        return str(next((c for c, a in zip(completions, answers) if best is not None and a == best), completions[0]))
+
+    def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        chats = [chat.parse(r.args[0]) for r in requests]
+        kwargs = [repr(sorted(r.args[1].items())) for r in requests]
+        out: list[str | None] = [None] * len(requests)
+        batches = list(self._batches(chats, kwargs))
+        bar = tqdm(batches, desc="softcot generate_until", disable=disable_tqdm or self.rank != 0)
+        with self.method.reusing_prefix():  # the shared prompt start computed once, as `softcot eval` does
+            for frame, _, idx in bar:
+                dec, until = self._decoding(requests[idx[0]].args[1])
+                with chat.rendering(self.method, frame, self.args.prompt), torch.inference_mode():
+                    comps = self.method.generate(self._examples(chats, idx), dec, n_thoughts=self.n_thoughts)
+                for i, c in zip(idx, comps):
+                    text = self._one_answer(c)
+                    for stop in until:  # lm-eval's stop strings cut the text where they first occur
+                        if stop:
+                            text = text.split(stop)[0]
+                    out[i] = text
+                    self.cache_hook.add_partial("generate_until", requests[i].args, text)
+        return out
+
+    # ---- loglikelihood: the method's input + the continuation as the reply's start --------------------
+    def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        chats = [chat.parse(r.args[0]) for r in requests]
+        out: list[tuple[float, bool] | None] = [None] * len(requests)
+        batches = list(self._batches(chats))
+        for frame, _, idx in tqdm(batches, desc="softcot loglikelihood", disable=disable_tqdm or self.rank != 0):
+            with chat.rendering(self.method, frame, self.args.prompt), torch.inference_mode():
+                embeds, mask = self._inputs(self._examples(chats, idx))  # [R, T, d], [R, T]
+                # a reply starts right after the template's generation header: leading blanks dropped
+                # (lm-eval's target delimiter), unless it continues a prefilled assistant message
+                conts = [requests[i].args[1] if chats[i].prefill is not None else requests[i].args[1].lstrip()
+                         for i in idx]
+                scores = self._continuation_logprobs(embeds, mask, [self.tok_encode(c) for c in conts])
+            for i, s in zip(idx, scores):
+                out[i] = s
+                self.cache_hook.add_partial("loglikelihood", requests[i].args, s)
+        return out
+
+    def _continuation_logprobs(self, embeds: torch.Tensor, mask: torch.Tensor,
+                               conts: list[list[int]]) -> list[tuple[float, bool]]:
+        """Sum log p(continuation) and whether it is greedy, per question, from R = B * r rows."""
+        R, T, _ = embeds.shape
+        B = len(conts)
+        r = R // B  # LLM rows per question (SoftCoT++: chains)
+        self._check_single_step(conts)
+        C = max(1, max(map(len, conts)))
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+        cid = torch.full((B, C), pad, dtype=torch.long, device=embeds.device)
+        cmask = torch.zeros((B, C), dtype=mask.dtype, device=embeds.device)
+        for b, c in enumerate(conts):
+            cid[b, : len(c)] = torch.tensor(c, dtype=torch.long)
+            cmask[b, : len(c)] = 1
+        cid, cmask = cid.repeat_interleave(r, 0), cmask.repeat_interleave(r, 0)  # [R, C], example-major rows
+        # splice: [left-padded prompt | right-padded continuation]; positions follow the mask
+        full = torch.cat([embeds, self.llm.embed(cid).to(embeds.dtype)], 1)  # [R, T + C, d]
+        fmask = torch.cat([mask, cmask], 1)  # [R, T + C]
+        pos = (fmask.cumsum(-1) - 1).clamp(min=0)
+        h = self.llm.model.base_model(inputs_embeds=full, attention_mask=fmask, position_ids=pos).last_hidden_state
+        logits = self.llm.model.get_output_embeddings()(h[:, T - 1 : T + C - 1]).float()  # [R, C, vocab]
+        logp = logits.log_softmax(-1).gather(-1, cid[..., None])[..., 0] * cmask  # [R, C]
+        greedy = ((logits.argmax(-1) == cid) | (cmask == 0)).all(-1)  # [R]
+        total = logp.sum(-1).view(B, r)  # [B, r]
+        mixture = torch.logsumexp(total.double(), -1) - math.log(r)  # [B]: log mean_k p_k
+        return [(float(mixture[b]), bool(greedy.view(B, r)[b].all())) for b in range(B)]
+
+    def _check_single_step(self, conts: list[list[int]]) -> None:
+        """Step-wise decoders change their input at each step boundary: a continuation that crosses one
+        would need their compressed decoding, which a single forward does not do."""
+        boundary = set(getattr(self.method, "boundary", ()) or ())
+        if boundary and any(t in boundary for c in conts for t in c):
+            raise ValueError(f"softcot lm-eval model: method {self.method.name!r} cannot score a continuation that "
+                             "spans a reasoning-step boundary (a new line); use generate_until tasks")
+
+    # ---- the plain LLM: token-level scoring and rolling likelihood -------------------------------------
+    def loglikelihood_rolling(self, requests, disable_tqdm: bool = False) -> list[float]:
+        if self.method.name not in ROLLING_METHODS:
+            raise ValueError(f"softcot lm-eval model: loglikelihood_rolling (perplexity tasks) is defined for the plain "
+                             f"LLM only (method={'|'.join(ROLLING_METHODS)}); method {self.method.name!r} needs a question")
+        out = []
+        for (text,) in tqdm([r.args for r in requests], desc="softcot rolling", disable=disable_tqdm or self.rank != 0):
+            windows = [make_disjoint_window(w) for w in get_rolling_token_windows(
+                token_list=self.tok_encode(text), prefix_token=self.prefix_token_id, max_seq_len=self.max_length,
+                context_len=1)]
+            scores = self._loglikelihood_tokens([(None, ctx, cont) for ctx, cont in windows], disable_tqdm=True)
+            out.append(sum(s for s, _ in scores))
+            self.cache_hook.add_partial("loglikelihood_rolling", (text,), out[-1])
+        return out
+
+    @torch.inference_mode()
+    def _loglikelihood_tokens(self, requests, disable_tqdm: bool = False, **kwargs) -> list[tuple[float, bool]]:
+        """(key, context ids, continuation ids) -> (sum log p, greedy) with the plain LLM on raw tokens."""
+        out = []
+        for s in range(0, len(requests), self.batch_size):
+            batch = requests[s : s + self.batch_size]
+            seqs = [(ctx + cont)[-(self.max_length + 1):][:-1] for _, ctx, cont in batch]  # inputs
+            L = max(map(len, seqs))
+            pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
+            ids = torch.tensor([q + [pad] * (L - len(q)) for q in seqs], device=self._device)  # [B, L], right padded
+            mask = torch.tensor([[1] * len(q) + [0] * (L - len(q)) for q in seqs], device=self._device)
+            logits = self.llm.model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)  # [B, L, V]
+            for b, (_, _, cont) in enumerate(batch):
+                n, C = len(seqs[b]), len(cont)
+                lp = logits[b, n - C : n]  # [C, V]: the positions that predict the continuation
+                target = torch.tensor(cont, device=self._device)
+                out.append((float(lp.gather(-1, target[:, None]).sum()), bool((lp.argmax(-1) == target).all())))
+        return out
+

@@ -94,9 +94,16 @@ def _fraction_str(value: Fraction) -> str:
     return f"-{text}" if value < 0 and text != "0" else text
 
 
+# A thousands separator between digit groups: LaTeX's {,} \, \! \; \: "\ ", or a thin / narrow
+# no-break / no-break space ("1{,}234", "1\,234", "1 234" with U+2009). Only before exactly three
+# digits, so a decimal comma ("3{,}5") is left alone.
+_GROUP_SEP = re.compile(r"(?<=\d)(?:\{,\}|\\[,!;: ]|[\u2009\u202f\u00a0])(?=\d{3}(?!\d))")
+
+
 def _latex_to_plain(text: str) -> str:
     """Undo the LaTeX a model may wrap around an answer: \\frac{a}{b} -> a/b, \\text{x} -> x,
-    escaped $ and %, thin spaces, \\left( ... \\right)."""
+    escaped $ and %, thin spaces, thousands separators (1{,}234 -> 1,234), \\left( ... \\right)."""
+    text = _GROUP_SEP.sub(",", text)
     text = re.sub(r"\\[dt]?frac\s*\{([^{}]*)\}\s*\{([^{}]*)\}", r"\1/\2", text)
     text = re.sub(r"\\(?:text|textbf|mathrm|mathbf|mbox|operatorname)\s*\{([^{}]*)\}", r"\1", text)
     text = re.sub(r"\\(?:left|right)\b", "", text)

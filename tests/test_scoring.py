@@ -257,3 +257,38 @@ def test_score():
     assert result == {"n": 3, "correct": 1, "failed": 1, "accuracy": pytest.approx(1 / 3)}
     with pytest.raises(ValueError):
         score(["1"], ["1", "2"], "gsm8k")
+
+
+# --------------------------------------------------------------------------- LaTeX thousands separators
+# Found by the lm-eval parity check (README, "softcot inside lm-evaluation-harness"): models write
+# large numbers in LaTeX with {,} \, \! or a thin space between digit groups.
+
+
+@pytest.mark.parametrize(
+    "completion,default,strict",
+    [
+        (r"The answer is \boxed{1{,}234}.", "1234", "1234"),
+        (r"\boxed{12{,}345{,}678}", "12345678", "12345678"),
+        (r"\boxed{-1{,}234.5}", "-1234.5", "-1234.5"),
+        (r"\boxed{\$1{,}000}", "1000", "1000"),
+        (r"\boxed{1\,234}", "1234", "1234"),
+        (r"\boxed{1\!234}", "1234", "1234"),
+        (r"\boxed{1\ 234}", "1234", "1234"),
+        ("The answer is 1\u2009234.", "1234", None),  # thin space, no marker: not strict
+        ("The answer is 1\u202f234 eggs.", "1234", None),  # narrow no-break space
+        ("#### 2\u2009500", "2500", "2500"),
+        (r"So she makes 1{,}250 toys.", "1250", None),  # the fallback reads them too
+        # today's behaviour elsewhere: a decimal comma is not a thousands separator, plain spaces split
+        (r"\boxed{3{,}5}", "3", None),
+        ("The answer is 1 234.", "1", None),
+        (r"\boxed{1\,23}", "123", "123"),
+    ],
+)
+def test_latex_thousands_separators(completion, default, strict):
+    assert extract_answer(completion, "gsm8k") == default
+    assert extract_answer(completion, "gsm8k", "strict") == strict
+
+
+def test_latex_thousands_in_gold_and_comparison():
+    assert normalize_number("1{,}234") == "1234" and normalize_number("1\u2009234") == "1234"
+    assert is_correct(extract_answer(r"\boxed{5{,}000}", "gsm8k"), "5,000", "gsm8k")

@@ -1,0 +1,123 @@
+"""softcot's scorer against lm-eval's GSM8K filters, on the same completions.
+
+lm-eval's own GSM8K task (gsm8k.yaml: its filters `strict-match` = "#### N", `flexible-extract` = the
+last number, and its exact_match metric) is run with the `softcot` model on local GSM8K-format files,
+with the question alone as the prompt (softcot's own prompt, as `softcot eval` builds it), greedy.
+Every completion is then also scored by softcot's default scorer; the script prints accuracy under
+the three and every disagreement, grouped by kind.
+
+    python benchmarks/lm_eval_parity.py                       # the mini world's test split + the fixtures
+    python benchmarks/lm_eval_parity.py --checkpoint runs/demo/softcot   # another model (model_args)
+
+Needs the lm-eval extra. Writes OUT/parity.json and OUT/parity.md (default runs/lm_eval_parity).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+from softcot.miniworld import DATA_DIR, LLM_DIR  # noqa: E402
+from softcot.scoring import extract_answer, is_correct, normalize_number  # noqa: E402
+
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "lm_eval" / "gsm8k.jsonl"
+FILTERS = ("strict-match", "flexible-extract")
+
+
+def kind_of(completion: str, softcot_pred, ok_softcot: bool, lm_pred: str, ok_lm: bool, flt: str) -> str:
+    """A short name for why the two scorers disagree on one completion."""
+    if lm_pred == "[invalid]":
+        if "####" not in completion and flt == "strict-match":
+            return "no '#### N' in the completion (the answer is in \\boxed{}); strict-match finds nothing"
+        return "lm-eval's regex finds no number"
+    lm_num = normalize_number(lm_pred.strip().rstrip("."))
+    if softcot_pred is not None and lm_num is not None and normalize_number(softcot_pred) == lm_num:
+        return "same number, different text: lm-eval compares strings after its regexes_to_ignore"
+    if flt == "flexible-extract" and softcot_pred is not None:
+        return "different number: flexible-extract takes the last number, softcot the \\boxed{} answer"
+    return f"different number ({flt})"
+
+
+def score_file(name: str, data: Path, model_args: str, out: Path, max_gen_toks: int, batch_size: int) -> dict:
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from softcot.harness import register
+    from softcot.harness.tasks import write_local_task
+
+    register()
+    tasks = out / "tasks"
+    write_local_task(tasks, f"parity_{name}", "gsm8k/gsm8k.yaml", {"test": data}, doc_to_text="{{question}}")
+    res = lm_eval.simple_evaluate(model="softcot", model_args=f"{model_args},batch_size={batch_size},device=auto",
+                                  tasks=[f"parity_{name}"], task_manager=TaskManager(include_path=str(tasks),
+                                                                                     include_defaults=False),
+                                  num_fewshot=0, log_samples=True, gen_kwargs={"max_gen_toks": max_gen_toks},
+                                  bootstrap_iters=0)
+    golds = [re.search(r"####\s*(.*)$", json.loads(x)["answer"].strip()).group(1)
+             for x in data.read_text().splitlines() if x.strip()]
+    rows: dict[int, dict] = {}
+    for s in res["samples"][f"parity_{name}"]:
+        r = rows.setdefault(s["doc_id"], {"doc_id": s["doc_id"], "gold": golds[s["doc_id"]],
+                                          "completion": s["resps"][0][0]})
+        r[s["filter"]] = {"pred": s["filtered_resps"][0], "correct": bool(s["exact_match"])}
+    for r in rows.values():
+        r["softcot"] = {"pred": extract_answer(r["completion"], "gsm8k")}
+        r["softcot"]["correct"] = is_correct(r["softcot"]["pred"], r["gold"], "gsm8k")
+    n = len(rows)
+    summary = {"n": n, "accuracy": {k: 100.0 * sum(r[k]["correct"] for r in rows.values()) / n
+                                     for k in ("softcot", *FILTERS)}}
+    disagreements = []
+    for r in sorted(rows.values(), key=lambda r: r["doc_id"]):
+        for flt in FILTERS:
+            if r[flt]["correct"] != r["softcot"]["correct"]:
+                disagreements.append({"doc_id": r["doc_id"], "filter": flt, "gold": r["gold"],
+                                      "softcot": r["softcot"]["pred"], "lm_eval": r[flt]["pred"],
+                                      "softcot_correct": r["softcot"]["correct"],
+                                      "kind": kind_of(r["completion"], r["softcot"]["pred"], r["softcot"]["correct"],
+                                                      r[flt]["pred"], r[flt]["correct"], flt),
+                                      "completion_tail": r["completion"][-120:]})
+    summary["disagreements"] = disagreements
+    summary["kinds"] = Counter(f"{d['filter']}: {d['kind']} (softcot {'right' if d['softcot_correct'] else 'wrong'})"
+                               for d in disagreements)
+    summary["rows"] = [rows[i] for i in sorted(rows)]
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model-args", default=f"method=zero-shot-cot,llm={LLM_DIR},task=miniworld",
+                    help="the softcot lm-eval model's model_args (default: zero-shot CoT with the mini LLM)")
+    ap.add_argument("--max-gen-toks", type=int, default=256)
+    ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--out", default="runs/lm_eval_parity")
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    report = {name: score_file(name, path, args.model_args, out, args.max_gen_toks, args.batch_size)
+              for name, path in (("miniworld_test", DATA_DIR / "test.jsonl"), ("gsm8k_fixture", FIXTURE))}
+    lines = ["| data | n | softcot scorer | lm-eval strict-match | lm-eval flexible-extract |", "|---|---|---|---|---|"]
+    for name, s in report.items():
+        a = s["accuracy"]
+        lines.append(f"| {name} | {s['n']} | {a['softcot']:.2f} | {a['strict-match']:.2f} | {a['flexible-extract']:.2f} |")
+    for name, s in report.items():
+        lines.append(f"\n{name}: {len(s['disagreements'])} disagreements")
+        lines += [f"  {c:4d}  {k}" for k, c in s["kinds"].most_common()]
+        for d in s["disagreements"]:
+            lines.append(f"    doc {d['doc_id']:3d} {d['filter']:16s} gold {d['gold']:>8s} softcot {d['softcot']!s:>8s} "
+                         f"lm-eval {d['lm_eval']!s:>10s}  ...{d['completion_tail'][-60:]!r}")
+    text = "\n".join(lines)
+    print(text)
+    (out / "parity.md").write_text(text + "\n")
+    (out / "parity.json").write_text(json.dumps(report, indent=1, default=str))
+
+
+if __name__ == "__main__":
+    main()

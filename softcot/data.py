@@ -534,6 +534,8 @@ def load_examples(
             raise ctx.fail(where, f"unreadable record ({type(e).__name__}: {_first_line(e)})") from None
         if ex is None:
             skipped.append(where)
+        elif not ex.question.strip():
+            raise ctx.fail(where, "field 'question' is empty or whitespace-only; expected the question text")
         else:
             examples.append(ex)
     if skipped:

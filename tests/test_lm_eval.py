@@ -271,6 +271,16 @@ def test_empty_question_is_refused(question, zs, capsys):
         zs.generate_until([Instance("generate_until", {}, (question, {"until": []}), 0)])
 
 
+def test_empty_question_in_a_data_file_is_refused(tmp_path):
+    from softcot.data import DataError
+
+    f = tmp_path / "q.jsonl"
+    f.write_text(json.dumps({"question": "Ann has 3.", "answer": "#### 3"}) + "\n"
+                 + json.dumps({"question": " \t", "answer": "#### 4"}) + "\n")
+    with pytest.raises(DataError, match=r"q.jsonl: line 2: field 'question' is empty or whitespace-only"):
+        load_examples("gsm8k", f)
+
+
 # ---- two processes share the requests: the same results as one ---------------------------------------
 def test_two_processes_give_the_same_results_as_one(world, tmp_path):
     script = ROOT / "tests" / "lm_eval_dist_script.py"

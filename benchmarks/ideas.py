@@ -98,7 +98,7 @@ class Bench:
         if run == "softcot-lightthinker-ontop":
             self.warm_start(m)
         if m.trains:
-            tc = train_config(self.demo, self.out / run / "ckpt", len(self.train_ex), m)
+            tc = train_config(self.demo, self.out / run / "ckpt", len(self.train_ex), m, 42)  # its training seed
             t0 = time.time()
             train(m, dataclasses.replace(tc, **tover), self.train_ex, self.loss_dev)
             log.info("%s trained/resumed in %.0f s", run, time.time() - t0)
@@ -204,14 +204,14 @@ def main(argv: list[str] | None = None) -> dict:
     for label, run, n in table:
         results[label] = (run, n, b.eval(run, "test", n))
     soft_dir = b.out / "softcot" / "test-n4"
-    soft = per_example(soft_dir)
+    soft = per_example([soft_dir])
     ids = sorted(soft)
     for label, (run, n, m) in results.items():
         cost = b.cost(run, n)
         row = {"run": run, "n": n, "accuracy_mean": m["accuracy_mean"], "accuracy_std": m["accuracy_std"],
                "per_seed": {s: v["accuracy"] for s, v in m["per_seed"].items()}, **cost}
         if run != "softcot":
-            other = per_example(b.out / run / (f"test-n{n}" if n else "test"))
+            other = per_example([b.out / run / (f"test-n{n}" if n else "test")])
             bs = paired_bootstrap([other[i] for i in ids], [soft[i] for i in ids])
             row["minus_softcot"] = {"mean": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
         rows[label] = row

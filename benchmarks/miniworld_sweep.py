@@ -23,9 +23,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from softcot.config import DecodingConfig, ModelConfig, from_dict, to_dict  # noqa: E402
+from softcot.config import DecodingConfig, ModelConfig, from_dict, parse_seeds, to_dict  # noqa: E402
 from softcot.data import load_examples  # noqa: E402
-from softcot.demo import TRAIN_SEED, DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
+from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate, parse_seeds  # noqa: E402
 from softcot.frozen import load_frozen_lm  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
@@ -85,11 +85,12 @@ def main(argv: list[str] | None = None) -> dict:
         mcfg = from_dict(ModelConfig, {**to_dict(method_config(name, demo, world)), **m_over})  # flat keys allowed
         # the trainable part's init follows the row's training seed (as `softcot train --seed`), so a row's
         # result does not depend on which rows ran before it in this process
-        seed_everything(t_over.get("seed", TRAIN_SEED))
+        seed = t_over.get("seed", parse_seeds(demo.train_seeds)[0])
+        seed_everything(seed)
         method = build_method(mcfg, models=models)
         dev_loss = None
         if name in ("softcot", "prompt-tuning"):
-            tcfg = train_config(demo, out / row / "ckpt", len(train_ex), method)
+            tcfg = train_config(demo, out / row / "ckpt", len(train_ex), method, seed)
             train(method, dataclasses.replace(tcfg, **t_over), train_ex, dev_ex)
             dev_loss = final_dev_loss(out / row / "ckpt")
         ecfg = EvalConfig(task=demo.task, data_file=world["dev"], output_dir=str(out / row / "eval"), seeds=seeds,
@@ -99,10 +100,10 @@ def main(argv: list[str] | None = None) -> dict:
                         "dev_loss": dev_loss, "settings": {"method": m_over, "train": t_over}, "seconds": round(time.time() - t0, 1)}
         print(f"[sweep] {row}: {res['accuracy_mean']:.2f} +- {res['accuracy_std']:.2f} dev loss {dev_loss} "
               f"({time.time() - t0:.0f}s)", flush=True)
-    base = per_example(out / "zero-shot-cot" / "eval")
+    base = per_example([out / "zero-shot-cot" / "eval"])
     for row, r in results.items():
         if row != "zero-shot-cot":
-            mine = per_example(out / row / "eval")
+            mine = per_example([out / row / "eval"])
             ids = sorted(base)
             r["minus_zero_shot"] = paired_bootstrap([mine[i] for i in ids], [base[i] for i in ids])
     write_json(out / "sweep.json", results)

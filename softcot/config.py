@@ -256,6 +256,10 @@ class TrainConfig:
     warmup_ratio: float = opt(0.03, "fraction of the steps spent warming up linearly")
     schedule: str = opt("linear", "decay after warmup", choices=("linear", "cosine", "constant"))
     max_grad_norm: float = opt(1.0, "gradient clipping norm")
+    projection_init: str = opt("vocab", "SoftCoT's projection starts as: 'vocab' = the vocabulary bridge (least-squares "
+                               "fit of assistant LM head -> token strings -> LLM input embeddings on the training "
+                               "questions' slot states, no labels; softcot/bridge.py), 'random' = PyTorch's init",
+                               choices=("vocab", "random"))
     group_by_length: bool = opt(True, "batch examples of similar length together (less padding; the batches "
                                 "themselves are shuffled, seeded)")
     bf16: bool = opt(False, "bf16 autocast of the frozen LMs (use on GPUs and CPUs with native bf16)")
@@ -300,7 +304,7 @@ class TrainConfig:
 # Settings that must match to resume a training run (others, like save_every, may change).
 RESUME_KEYS = ("train_file", "dev_file", "dev_fraction", "train_n_thoughts", "train_n_mix", "group_by_length", "epochs",
                "max_steps", "batch_size", "grad_accum", "lr", "weight_decay", "warmup_ratio", "schedule",
-               "max_grad_norm", "limit", "seed")
+               "max_grad_norm", "projection_init", "limit", "seed")
 
 
 @dataclass(frozen=True)
@@ -386,7 +390,7 @@ def to_dict(obj: Any) -> dict:
 # setting does not strand every earlier run; any other value is a different run (resume refused).
 LEGACY_VALUES: dict[str, dict[str, Any]] = {
     "method": {"attn_implementation": "auto", "thought_block": "preamble"},
-    "train": {"group_by_length": False},
+    "train": {"group_by_length": False, "projection_init": "random"},
 }
 
 
@@ -493,7 +497,16 @@ def load_yaml_preset(path: str | Path) -> dict[str, Any]:
     for sec, value in data.items():
         _check(sec in PRESET_SECTIONS, f"{path}: unknown section {sec!r}; expected some of {list(PRESET_SECTIONS)}")
         _check(isinstance(value, dict), f"{path}: section {sec!r} should be a mapping, got {type(value).__name__}")
-    return data
+    return {sec: {k: _embedded_path(v) for k, v in value.items()} for sec, value in data.items()}
+
+
+def _embedded_path(value: Any) -> Any:
+    """'miniworld:REL' in a preset names a file of the embedded mini world (its assets folder)."""
+    if isinstance(value, str) and value.startswith("miniworld:"):
+        from softcot.miniworld import ASSETS_DIR
+
+        return str(ASSETS_DIR / value.removeprefix("miniworld:"))
+    return value
 
 
 __all__ = ["ModelConfig", "SoftCoTConfig", "ProjectionConfig", "AssistCoTConfig", "LoRAConfig", "CoconutConfig",

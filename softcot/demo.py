@@ -27,10 +27,18 @@ from softcot.tasks import TASKS
 
 
 
+def _recipe(section: str, key: str):
+    """A default of the bundled `miniworld` preset: the one source of the demo's recipe, read by
+    `softcot train --preset miniworld` too (so both train exactly the same projection)."""
+    from softcot.presets import miniworld_preset
+
+    return miniworld_preset()[section][key]
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     output_dir: str = opt("", "output folder (default: runs/demo, or runs/demo-quick with --quick)")
-    quick: bool = opt(False, "CI size: a small train/test subset, every code path")
+    quick: bool = opt(False, "CI size: a small train/test subset, every code path, one training seed")
     llm: str = opt("", "LLM folder or hub id ('' = the embedded mini LLM)")
     assistant: str = opt("", "assistant folder or hub id ('' = the embedded mini assistant)")
     task: str = opt("miniworld", "task of the data files", choices=tuple(TASKS))
@@ -38,23 +46,28 @@ class DemoConfig:
     dev_file: str = opt("", "dev file ('' = the mini world's dev split)")
     test_file: str = opt("", "test file ('' = the mini world's test split)")
     methods: str = opt("zero-shot-cot,cot-unk,assist-cot,prompt-tuning,softcot", "comma-separated methods to compare")
-    seeds: str = opt("41-43", "sampling seeds of the test evaluation")
-    n_thoughts: int = opt(4, "soft thoughts N at test time")
+    seeds: str = opt(_recipe("eval", "seeds"), "sampling seeds of the test evaluation")
+    train_seeds: str = opt("42-44", "training seeds of every trained method (data order and init); --quick uses the first")
+    n_thoughts: int = opt(_recipe("model", "n_thoughts"), "soft thoughts N at test time")
     n_sweep: str = opt("1,2,4,8,16", "SoftCoT accuracy vs N at these N (first seed)")
-    train_n_thoughts: int = opt(4, "soft thoughts N in training")
-    epochs: int = opt(1, "training epochs")
-    batch_size: int = opt(32, "training batch size")
-    lr: float = opt(3e-3, "learning rate")
-    projection_norm: str = opt("match", "SoftCoT projection output norm", choices=("none", "layernorm", "match"))
-    thought_block: str = opt("preamble", "the LLM's thought block (every method's)", choices=("preamble", "markers", "slots"))
-    temperature: float = opt(0.5, "sampling temperature of the evaluation")
-    max_new_tokens: int = opt(160, "most new tokens per completion")
-    eval_batch_size: int = opt(64, "questions per generation batch")
+    train_n_thoughts: int = opt(_recipe("train", "train_n_thoughts"), "soft thoughts N in training")
+    epochs: int = opt(_recipe("train", "epochs"), "training epochs")
+    batch_size: int = opt(_recipe("train", "batch_size"), "training batch size")
+    lr: float = opt(_recipe("train", "lr"), "learning rate")
+    projection_norm: str = opt(_recipe("model", "projection")["norm"], "SoftCoT projection output norm",
+                               choices=("none", "layernorm", "match"))
+    projection_init: str = opt(_recipe("train", "projection_init"), "SoftCoT projection init: vocab (the "
+                               "vocabulary bridge) or random", choices=("vocab", "random"))
+    thought_block: str = opt(_recipe("model", "thought_block"), "the LLM's thought block (every method's)",
+                             choices=("preamble", "markers", "slots"))
+    temperature: float = opt(_recipe("decoding", "temperature"), "sampling temperature of the evaluation")
+    max_new_tokens: int = opt(_recipe("decoding", "max_new_tokens"), "most new tokens per completion")
+    eval_batch_size: int = opt(_recipe("eval", "batch_size"), "questions per generation batch")
     limit_train: int = opt(0, ">0: first N training examples")
     limit_test: int = opt(0, ">0: first N test examples")
     limit_dev: int = opt(0, ">0: first N dev examples for the dev loss")
-    bf16: str = opt("auto", "bf16 autocast in training: auto = on CUDA and on CPUs with native bf16 only",
-                    choices=("auto", "on", "off"))
+    bf16: str = opt("off", "bf16 autocast in training (off: the preset's fp32, the same projection on every CPU; "
+                    "auto = on CUDA and on CPUs with native bf16 only)", choices=("auto", "on", "off"))
     dtype: str = opt("float32", "dtype of the frozen LMs", choices=("float32", "bfloat16", "float16", "auto"))
 
     def __post_init__(self) -> None:
@@ -72,6 +85,10 @@ class DemoConfig:
         TrainConfig(train_n_thoughts=self.train_n_thoughts, epochs=self.epochs, batch_size=self.batch_size, lr=self.lr)
         DecodingConfig(do_sample=True, temperature=self.temperature, max_new_tokens=self.max_new_tokens)
         EvalConfig(seeds=parse_seeds(self.seeds), batch_size=self.eval_batch_size, limit=self.limit_test)
+        try:
+            parse_seeds(self.train_seeds)
+        except ConfigError as e:
+            raise ConfigError(f"--train-seeds: {e}") from None
 
     def method_list(self) -> list[str]:
         return [m.strip() for m in self.methods.split(",") if m.strip()]
@@ -83,7 +100,7 @@ class DemoConfig:
         if not self.quick:
             return replace(self, output_dir=out)
         return replace(self, output_dir=out, seeds="41-42", n_sweep="1,4", epochs=1, limit_train=256, limit_test=48,
-                       limit_dev=48, max_new_tokens=96)
+                       limit_dev=48, max_new_tokens=96, train_seeds=str(parse_seeds(self.train_seeds)[0]))
 
 
 def resolve_world(cfg: DemoConfig) -> dict[str, str]:
@@ -102,23 +119,25 @@ def resolve_world(cfg: DemoConfig) -> dict[str, str]:
 
 
 def method_config(name: str, cfg: DemoConfig, world: dict) -> ModelConfig:
-    return ModelConfig(method=name, assistant=world["assistant"], llm=world["llm"], task=cfg.task,
-                       n_thoughts=cfg.n_thoughts, dtype=cfg.dtype, projection=ProjectionConfig(norm=cfg.projection_norm),
-                       thought_block=cfg.thought_block, assist_cot=AssistCoTConfig(hint_tokens=32))
+    """The preset's model settings for method `name` on this world (flags override them)."""
+    from softcot.presets import miniworld_configs
+
+    base, _ = miniworld_configs()
+    return replace(base, method=name, assistant=world["assistant"], llm=world["llm"], task=cfg.task,
+                   n_thoughts=cfg.n_thoughts, dtype=cfg.dtype, projection=replace(base.projection, norm=cfg.projection_norm),
+                   thought_block=cfg.thought_block)
 
 
-TRAIN_SEED = 42  # the demo's training seed: data order and (via seed_everything) the projection's init
-
-
-def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method) -> TrainConfig:
-    """How the demo trains SoftCoT's projection and the prompt-tuning ablation."""
+def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method, seed: int) -> TrainConfig:
+    """The preset's training recipe (flags override it) for one training seed."""
+    from softcot.presets import miniworld_configs
     from softcot.utils import autocast_bf16_ok
 
+    _, base = miniworld_configs()
     bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and autocast_bf16_ok(method.llm.model.device))
-    return TrainConfig(output_dir=str(output_dir), train_n_thoughts=cfg.train_n_thoughts, epochs=cfg.epochs,
-                       batch_size=cfg.batch_size, lr=cfg.lr, warmup_ratio=0.05, schedule="cosine",
-                       bf16=bf16, seed=TRAIN_SEED, max_length=512,
-                       eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
+    return replace(base, train_file="", dev_file=None, output_dir=str(output_dir), train_n_thoughts=cfg.train_n_thoughts,
+                   epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, projection_init=cfg.projection_init,
+                   bf16=bf16, seed=seed, eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
 
 
 def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
@@ -127,7 +146,7 @@ def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
     from softcot.frozen import load_frozen_lm
     from softcot.methods import build_method
     from softcot.train import train
-    from softcot.utils import log, write_json
+    from softcot.utils import log, seed_everything, write_json
 
     t_start = time.time()
     cfg = cfg.sized()
@@ -141,29 +160,40 @@ def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
     if world["assistant"]:
         models["assistant"] = load_frozen_lm(world["assistant"], cfg.dtype, device)
     dec = DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
-    seeds = parse_seeds(cfg.seeds)
-    results: dict[str, dict] = {}
-    built: dict[str, object] = {}
-    # ---- train + evaluate every method ---------------------------------------------------------
+    seeds, train_seeds = parse_seeds(cfg.seeds), parse_seeds(cfg.train_seeds)
+    if cfg.quick:
+        log.info("--quick: one training seed (%d); the full demo trains %s", train_seeds[0], DemoConfig.train_seeds)
+    runs: dict[str, dict[int | None, Path]] = {}  # method -> {training seed (None: nothing trained): run folder}
+    results: dict[str, dict[int | None, dict]] = {}
+    first: dict[str, object] = {}  # each method as built (trained with the first training seed)
+    # ---- train + evaluate every method: trainable ones once per training seed -------------------
     for name in cfg.method_list():
-        method = build_method(method_config(name, cfg, world), models=models)
-        if method.trains:
-            train(method, train_config(cfg, out / name / "ckpt", len(train_ex), method), train_ex, dev_ex)
-        ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / name / "eval"), seeds=seeds,
-                          batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
-        results[name] = evaluate(method, test_ex, ecfg, dec)
-        built[name] = method
-    # ---- SoftCoT accuracy vs the number of soft thoughts (first seed) ---------------------------
+        for tseed in train_seeds:
+            seed_everything(tseed)  # the trainable part's init follows the training seed (as `softcot train --seed`)
+            method = build_method(method_config(name, cfg, world), models=models)
+            run = out / name / f"train-seed-{tseed}" if method.trains else out / name
+            if method.trains:
+                train(method, train_config(cfg, run / "ckpt", len(train_ex), method, tseed), train_ex, dev_ex)
+            ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run / "eval"), seeds=seeds,
+                              batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
+            key = tseed if method.trains else None
+            results.setdefault(name, {})[key] = evaluate(method, test_ex, ecfg, dec)
+            runs.setdefault(name, {})[key] = run
+            first.setdefault(name, method)
+            if not method.trains:
+                break
+    # ---- SoftCoT accuracy vs the number of soft thoughts (first training seed, first seed) -------
     sweep = {}
-    if "softcot" in built:
+    if "softcot" in first:
+        run0 = runs["softcot"][train_seeds[0]]
         for n in [int(x) for x in cfg.n_sweep.split(",") if x.strip()]:
             if n == cfg.n_thoughts:  # already evaluated above: reuse its first seed
-                sweep[n] = next(iter(results["softcot"]["per_seed"].values()))["accuracy"]
+                sweep[n] = next(iter(results["softcot"][train_seeds[0]]["per_seed"].values()))["accuracy"]
                 continue
-            ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(out / "softcot" / f"n{n}"),
+            ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run0 / f"n{n}"),
                               seeds=seeds[:1], batch_size=cfg.eval_batch_size, limit=cfg.limit_test, n_thoughts=n)
-            sweep[n] = evaluate(built["softcot"], test_ex, ecfg, dec)["accuracy_mean"]
-    summary = summarize(cfg, out, results, sweep)
+            sweep[n] = evaluate(first["softcot"], test_ex, ecfg, dec)["accuracy_mean"]
+    summary = summarize(cfg, out, results, runs, sweep)
     summary["wall_time_s"] = round(time.time() - t_start, 1)
     write_json(out / "demo.json", summary)
     print(summary["markdown"])
@@ -171,46 +201,68 @@ def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
     return summary
 
 
-def per_example(eval_dir: Path) -> dict[str, float]:
-    """Accuracy of each test example averaged over seeds (for the paired bootstrap)."""
+def per_example(eval_dirs: list[Path]) -> dict[str, float]:
+    """Accuracy of each test example averaged over every run and seed (for the paired bootstrap)."""
     acc: dict[str, list[float]] = {}
-    for line in (eval_dir / "predictions.jsonl").read_text().splitlines():
-        r = json.loads(line)
-        acc.setdefault(r["id"], []).append(float(r["correct"]))
+    for d in eval_dirs:
+        for line in (d / "predictions.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            acc.setdefault(r["id"], []).append(float(r["correct"]))
     return {k: sum(v) / len(v) for k, v in acc.items()}
 
 
-def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], sweep: dict[int, float]) -> dict:
+def spread(per_run: dict[int | None, dict]) -> dict:
+    """Accuracy over training runs x sampling seeds: the mean, the std over training seeds (of each
+    run's mean over sampling seeds) and the std over sampling seeds (within a run, averaged)."""
+    import statistics
+
+    grid = {t: [v["accuracy"] for v in r["per_seed"].values()] for t, r in per_run.items()}  # run -> [acc per seed]
+    run_means = [statistics.mean(a) for a in grid.values()]
+    within = [statistics.stdev(a) if len(a) > 1 else 0.0 for a in grid.values()]
+    seeds = list(next(iter(per_run.values()))["per_seed"])
+    return {"accuracy_mean": statistics.mean(run_means),
+            "std_over_training_seeds": statistics.stdev(run_means) if len(run_means) > 1 else None,
+            "std_over_sampling_seeds": statistics.mean(within),
+            "per_train_seed": {str(t): statistics.mean(a) for t, a in grid.items() if t is not None},
+            "per_seed": {s: statistics.mean(r["per_seed"][s]["accuracy"] for r in per_run.values()) for s in seeds}}
+
+
+def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], runs: dict[str, dict], sweep: dict[int, float]) -> dict:
     from softcot.stats import paired_bootstrap
     from softcot.utils import atomic_write_text
 
-    rows = ["| method | accuracy (mean +- std over seeds) | per seed | SoftCoT minus method [95% CI] |", "|---|---|---|---|"]
-    comparisons = {}
-    soft = per_example(out / "softcot" / "eval") if "softcot" in results else None
-    for name, m in results.items():
-        per_seed = ", ".join(f"{v['accuracy']:.1f}" for v in m["per_seed"].values())
+    rows = ["| method | accuracy (mean) | +- std over training seeds | +- std over sampling seeds | per training seed "
+            "| SoftCoT minus method [95% paired bootstrap CI] |", "|---|---|---|---|---|---|"]
+    comparisons, methods = {}, {}
+    soft = per_example([r / "eval" for r in runs["softcot"].values()]) if "softcot" in results else None
+    for name, per_run in results.items():
+        sp = methods[name] = spread(per_run)
         cmp = ""
         if soft is not None and name != "softcot":
-            other = per_example(out / name / "eval")
+            other = per_example([r / "eval" for r in runs[name].values()])
             ids = sorted(soft)
-            b = paired_bootstrap([soft[i] for i in ids], [other[i] for i in ids])
-            comparisons[name] = b
+            b = comparisons[name] = paired_bootstrap([soft[i] for i in ids], [other[i] for i in ids])
             cmp = f"{100 * b['mean_diff']:+.1f} [{100 * b['ci95'][0]:+.1f}, {100 * b['ci95'][1]:+.1f}]"
-        rows.append(f"| {name} | {m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f} | {per_seed} | {cmp} |")
+        t_sd = "n/a (not trained)" if sp["std_over_training_seeds"] is None and None in per_run else (
+            f"{sp['std_over_training_seeds']:.2f}" if sp["std_over_training_seeds"] is not None else "n/a (1 seed)")
+        per_t = ", ".join(f"{v:.1f}" for v in sp["per_train_seed"].values()) or "-"
+        rows.append(f"| {name} | {sp['accuracy_mean']:.2f} | {t_sd} | {sp['std_over_sampling_seeds']:.2f} | {per_t} | {cmp} |")
     md = "\n".join(rows)
     if sweep:
-        md += "\n\nSoftCoT accuracy vs number of soft thoughts (first seed): " + ", ".join(
+        md += "\n\nSoftCoT accuracy vs number of soft thoughts (first training seed, first seed): " + ", ".join(
             f"N={n}: {a:.1f}" for n, a in sweep.items())
-    plots = write_plots(out, results, sweep)
-    text = (f"# softcot demo\n\nTask `{cfg.task}`, {next(iter(results.values()))['n_examples']} test examples, "
-            f"seeds {cfg.seeds}, sampling T={cfg.temperature}.\n\n{md}\n\n" + "".join(f"![{p}]({p})\n" for p in plots))
+    plots = write_plots(out, results, methods, runs, sweep)
+    first = next(iter(next(iter(results.values())).values()))
+    text = (f"# softcot demo\n\nTask `{cfg.task}`, {first['n_examples']} test examples, sampling seeds {cfg.seeds} "
+            f"(T={cfg.temperature}), training seeds {cfg.train_seeds}.\n\n{md}\n\n"
+            + "".join(f"![{p}]({p})\n" for p in plots))
     atomic_write_text(out / "demo.md", text)
-    return {"methods": {k: {"accuracy_mean": v["accuracy_mean"], "accuracy_std": v["accuracy_std"],
-                            "per_seed": {s: x["accuracy"] for s, x in v["per_seed"].items()}} for k, v in results.items()},
-            "softcot_vs": comparisons, "n_sweep": sweep, "markdown": md, "plots": plots}
+    return {"methods": methods, "softcot_vs": comparisons, "n_sweep": sweep, "markdown": md, "plots": plots,
+            "train_seeds": parse_seeds(cfg.train_seeds), "seeds": parse_seeds(cfg.seeds)}
 
 
-def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) -> list[str]:
+def write_plots(out: Path, results: dict[str, dict], methods: dict[str, dict], runs: dict[str, dict],
+                sweep: dict[int, float]) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -219,14 +271,18 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
     from softcot.utils import save_figure
 
     names = list(results)
-    first = next(iter(results.values()))
+    first = next(iter(next(iter(results.values())).values()))
     n, n_seeds = first["n_examples"], len(first["seeds"])
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
-    ax.bar(names, [results[m]["accuracy_mean"] for m in names], yerr=[results[m]["accuracy_std"] for m in names],
+    # error bars: std over training seeds where there are several, else over sampling seeds
+    err = [methods[m]["std_over_training_seeds"] or methods[m]["std_over_sampling_seeds"] for m in names]
+    ax.bar(names, [methods[m]["accuracy_mean"] for m in names], yerr=err,
            capsize=4, color=["tab:red" if m == "softcot" else "tab:gray" for m in names])
+    for i, m in enumerate(names):  # every training run's own accuracy as a dot
+        ax.plot([i] * len(methods[m]["per_train_seed"]), list(methods[m]["per_train_seed"].values()), "k.", ms=4)
     ax.set_ylim(0, 100)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"accuracy by method (n={n}, mean +- std over {n_seeds} seeds)", fontsize=10)
+    ax.set_title(f"accuracy by method (n={n}, {n_seeds} sampling seeds; bars: std over training seeds)", fontsize=9)
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
     save_figure(fig, out / "accuracy_by_method.png")
@@ -246,23 +302,23 @@ def write_plots(out: Path, results: dict[str, dict], sweep: dict[int, float]) ->
         fig.tight_layout()
         save_figure(fig, out / "accuracy_vs_n.png")
         plots.append("accuracy_vs_n.png")
-    curve = out / "softcot" / "ckpt" / "metrics.jsonl"
-    if curve.is_file():
-        rows = [json.loads(x) for x in curve.read_text().splitlines()]
+    curves = [r / "ckpt" / "metrics.jsonl" for r in runs.get("softcot", {}).values()]
+    if curves and all(c.is_file() for c in curves):
         fig, ax = plt.subplots(figsize=(4.5, 3.2))
-        steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
-        k = max(1, len(rows) // 20)  # per-batch losses are noisy: show a running mean over k steps
-        windows = [losses[max(0, i - k + 1):i + 1] for i in range(len(losses))]
-        smooth = [sum(w) / len(w) for w in windows]
-        ax.plot(steps, losses, lw=0.6, alpha=0.35, color="tab:blue")
-        ax.plot(steps, smooth, lw=1.5, color="tab:blue", label=f"train loss (mean of {k})")
-        dev = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") is not None]
-        if dev:
-            ax.plot(*zip(*dev), marker="o", color="tab:orange", label="dev loss")
+        for i, (tseed, curve) in enumerate(zip(runs["softcot"], curves)):
+            rows = [json.loads(x) for x in curve.read_text().splitlines()]
+            steps, losses = [r["step"] for r in rows], [r["loss"] for r in rows]
+            k = max(1, len(rows) // 20)  # per-batch losses are noisy: show a running mean over k steps
+            smooth = [sum(losses[max(0, j - k + 1):j + 1]) / len(losses[max(0, j - k + 1):j + 1]) for j in range(len(losses))]
+            color = f"C{i}"
+            ax.plot(steps, smooth, lw=1.2, color=color, label=f"seed {tseed} train (mean of {k})")
+            dev = [(r["step"], r["dev_loss"]) for r in rows if r.get("dev_loss") is not None]
+            if dev:
+                ax.plot(*zip(*dev), marker="o", ms=3, ls="--", color=color)
         ax.set_xlabel("optimizer step")
-        ax.set_ylabel("reply loss")
-        ax.set_title("SoftCoT projection training")
-        ax.legend()
+        ax.set_ylabel("reply loss (dashed: dev)")
+        ax.set_title("SoftCoT projection training, per training seed", fontsize=9)
+        ax.legend(fontsize=7)
         fig.tight_layout()
         save_figure(fig, out / "training_curve.png")
         plots.append("training_curve.png")

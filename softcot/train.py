@@ -156,6 +156,9 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, to_dict(cfg), RESUME_KEYS)  # a pickled state or another run's: one line, nothing read
     params = method.trainable_parameters()
+    # a data-driven start (SoftCoT: the vocabulary bridge); deterministic, so a resumed run that
+    # recomputes it before loading its state is unaffected
+    init = method.init_trainable(train_examples, cfg.n_range()[1], cfg.projection_init, cache)
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
     lengths = [len(ex.question) + len(target_text(ex)) for ex in train_examples]  # characters: a cheap proxy
@@ -243,7 +246,7 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     if tracker is not None:
         tracker.end_training()
     summary = {"steps": step, "final_loss": row["loss"], "best_dev_loss": best, "processes": dist.world(),
-               "train_examples": len(train_examples), "dev_examples": len(dev_examples), **report}
+               "train_examples": len(train_examples), "dev_examples": len(dev_examples), **init, **report}
     if main:
         write_json(out / "train_summary.json", summary)
     dist.barrier()  # nobody starts the next phase (or exits) before the main process saved

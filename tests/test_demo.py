@@ -27,6 +27,11 @@ def test_quick_demo_writes_report_and_plots_then_reruns_from_cache(quick_world, 
     summary = json.loads((out / "demo.json").read_text())
     assert set(summary["methods"]) == {"zero-shot-cot", "cot-unk", "assist-cot", "prompt-tuning", "softcot"}
     assert all(len(m["per_seed"]) == 2 for m in summary["methods"].values())
+    # --quick trains one training seed (the first of --train-seeds) and says so in the report
+    assert summary["train_seeds"] == [42]
+    assert list(summary["methods"]["softcot"]["per_train_seed"]) == ["42"]
+    assert summary["methods"]["zero-shot-cot"]["per_train_seed"] == {}
+    assert "n/a (1 seed)" in text and "n/a (not trained)" in text
     assert set(summary["softcot_vs"]) == {"zero-shot-cot", "cot-unk", "assist-cot", "prompt-tuning"}
     assert [int(n) for n in summary["n_sweep"]] == [1, 4]
     for png in ("accuracy_by_method.png", "accuracy_vs_n.png", "training_curve.png"):
@@ -39,7 +44,26 @@ def test_quick_demo_writes_report_and_plots_then_reruns_from_cache(quick_world, 
     calls = []
     monkeypatch.setattr(FrozenLLM, "generate", lambda *a, **k: calls.append("generate"))
     monkeypatch.setattr(FrozenLLM, "reply_loss", lambda *a, **k: calls.append("loss"))
-    before = (out / "softcot" / "eval" / "predictions.jsonl").read_text()
+    before = (out / "softcot" / "train-seed-42" / "eval" / "predictions.jsonl").read_text()
     assert main(demo_args(quick_world, out)) == 0
-    assert calls == [] and (out / "softcot" / "eval" / "predictions.jsonl").read_text() == before
+    assert calls == [] and (out / "softcot" / "train-seed-42" / "eval" / "predictions.jsonl").read_text() == before
     assert json.loads((out / "demo.json").read_text())["methods"] == summary["methods"]
+
+
+def test_demo_reports_spread_over_training_and_sampling_seeds(quick_world, tmp_path, capsys):
+    """Two training seeds: each trained method has one run per training seed; the table gives the
+    std over training seeds and over sampling seeds separately, and the bootstrap pools all runs."""
+    out = tmp_path / "demo2"
+    args = demo_args(quick_world, out) + ["--methods", "zero-shot-cot,softcot", "--n-sweep", "4"]
+    args[args.index("--quick")] = "--limit-train=64"
+    args += ["--limit-test", "16", "--limit-dev", "16", "--seeds", "41-42", "--train-seeds", "7,8"]
+    assert main(args) == 0
+    summary = json.loads((out / "demo.json").read_text())
+    soft = summary["methods"]["softcot"]
+    assert list(soft["per_train_seed"]) == ["7", "8"] and summary["train_seeds"] == [7, 8]
+    assert soft["std_over_training_seeds"] is not None and soft["std_over_sampling_seeds"] >= 0
+    runs = [json.loads((out / "softcot" / f"train-seed-{t}" / "eval" / "metrics.json").read_text()) for t in (7, 8)]
+    assert soft["accuracy_mean"] == pytest.approx(sum(r["accuracy_mean"] for r in runs) / 2)
+    for t in (7, 8):  # each run trained with its own seed
+        assert json.loads((out / "softcot" / f"train-seed-{t}" / "ckpt" / "train_args.json").read_text())["seed"] == t
+    assert summary["softcot_vs"]["zero-shot-cot"]["n"] == runs[0]["n_examples"]  # paired over the test questions

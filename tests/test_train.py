@@ -18,6 +18,9 @@ PINNED = [4.659575, 4.656903, 4.655463]
 PINNED_GROUPED = [4.658233, 4.659429, 4.654885]
 # Grouped, with the default thought block ("slots", since the 3-training-seed block sweep).
 PINNED_SLOTS = [4.654214, 4.658099, 4.646985]
+# The pins above start from a random projection (projection_init="random", the only init before
+# the vocabulary bridge); the default now starts from the bridge (softcot/bridge.py).
+PINNED_VOCAB = [4.658399, 4.658024, 4.653865]
 
 
 def data(n=12):
@@ -39,7 +42,7 @@ def fresh(tiny_pair, block="preamble"):
 
 def tcfg(out, **kw):
     base = dict(output_dir=str(out), train_n_thoughts=4, epochs=2, batch_size=2, grad_accum=2, lr=1e-2,
-                dev_fraction=0.25, seed=42, max_length=256)
+                dev_fraction=0.25, seed=42, max_length=256, projection_init="random")
     base.update(kw)
     return TrainConfig(**base)
 
@@ -57,6 +60,11 @@ def test_first_losses_are_pinned(tiny_pair, tmp_path):
     slots = []
     train(fresh(tiny_pair, "slots"), tcfg(tmp_path / "c", max_steps=3), data(), on_step=lambda s, l: slots.append(l))
     assert slots == pytest.approx(PINNED_SLOTS, rel=1e-4)
+    vocab = []
+    train(fresh(tiny_pair), tcfg(tmp_path / "d", max_steps=3, projection_init="vocab"), data(),
+          on_step=lambda s, l: vocab.append(l))
+    assert vocab == pytest.approx(PINNED_VOCAB, rel=1e-4)
+    assert vocab != pytest.approx(grouped, rel=1e-4)  # the bridge changes where training starts
 
 
 def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):

@@ -74,6 +74,11 @@ class Method(ABC):
     def enter_phase(self, index: int) -> None:
         """Switch to training phase `index` (a curriculum stage); nothing by default."""
 
+    def init_trainable(self, examples: list, n: int, how: str, cache=None) -> dict:
+        """A data-driven starting point for the trainable part, from training questions only
+        (no labels), called by the trainer before step 0; nothing by default. Returns what it did."""
+        return {}
+
     # ---- inputs ------------------------------------------------------------------------------------
     def prompt_texts(self, examples: list, n_thoughts: int) -> list[str]:
         """The rendered LLM prompts, one per example (thought slots shown as placeholder tokens);

@@ -42,6 +42,25 @@ class SoftCoT(SlotMethod):
         states = cache.get(examples, n) if cache is not None else self.assistant.soft_thoughts(examples, n)
         return self.projection(states)  # [B, n, d_a] -> [B, n, d_llm] fp32
 
+    @torch.no_grad()
+    def init_trainable(self, examples: list[Example], n: int, how: str, cache=None, max_examples: int = 512) -> dict:
+        """how='vocab': the vocabulary bridge (softcot.bridge) on the slot states of the first
+        `max_examples` training questions; the projection's Linear (or an MLP's last Linear
+        after an identity-like first layer is not attempted: MLPs keep their random init)."""
+        if how != "vocab" or self.cfg.projection.kind != "linear":
+            return {"projection_init": "random"}
+        from softcot.bridge import vocab_bridge_fit
+
+        sub = examples[:max_examples]
+        states = torch.cat([cache.get(sub[i : i + 64], n) if cache is not None else
+                            self.assistant.soft_thoughts(sub[i : i + 64], n) for i in range(0, len(sub), 64)])
+        fit = vocab_bridge_fit(self.assistant, self.llm, states.reshape(-1, states.shape[-1]))  # [K*n, d_a]
+        net = self.projection.net
+        net.weight.copy_(fit["net.weight"].to(net.weight))
+        if net.bias is not None:
+            net.bias.copy_(fit["net.bias"].to(net.bias))
+        return {"projection_init": "vocab", "bridge_r2": round(float(fit["r2"]), 4), "bridge_states": int(states.shape[0] * n)}
+
     def load_reference(self, path) -> None:
         """Import the paper's `projection.bin` (Linear weight + bias)."""
         if self.cfg.projection.kind != "linear" or self.cfg.projection.norm != "none":

@@ -22,6 +22,22 @@ def build_projection(cfg, assistant, llm) -> Projection:
     ).to(llm.model.device)
 
 
+@torch.no_grad()
+def bridge_init(projection: Projection, assistant, llm, how: str, examples: list, states_of) -> dict:
+    """Start `projection` from the vocabulary bridge (how='vocab'; a Linear projection only: an
+    MLP keeps its random init) fitted on `states_of(batch)` [b, n, d_a] over `examples`."""
+    if how != "vocab" or projection.kind != "linear":
+        return {"projection_init": "random"}
+    from softcot.bridge import vocab_bridge_fit
+
+    states = torch.cat([states_of(examples[i : i + 64]) for i in range(0, len(examples), 64)])  # [K, n, d_a]
+    fit = vocab_bridge_fit(assistant, llm, states.reshape(-1, states.shape[-1]))  # [K*n, d_a] -> Linear
+    projection.net.weight.copy_(fit["net.weight"].to(projection.net.weight))
+    if projection.net.bias is not None:
+        projection.net.bias.copy_(fit["net.bias"].to(projection.net.bias))
+    return {"projection_init": "vocab", "bridge_r2": round(float(fit["r2"]), 4), "bridge_states": states.shape[0] * states.shape[1]}
+
+
 class SoftCoT(SlotMethod):
     name = "softcot"
     description = "frozen assistant's soft thoughts -> trainable projection -> the frozen LLM's thought slots"
@@ -44,22 +60,11 @@ class SoftCoT(SlotMethod):
 
     @torch.no_grad()
     def init_trainable(self, examples: list[Example], n: int, how: str, cache=None, max_examples: int = 512) -> dict:
-        """how='vocab': the vocabulary bridge (softcot.bridge) on the slot states of the first
-        `max_examples` training questions; the projection's Linear (or an MLP's last Linear
-        after an identity-like first layer is not attempted: MLPs keep their random init)."""
-        if how != "vocab" or self.cfg.projection.kind != "linear":
-            return {"projection_init": "random"}
-        from softcot.bridge import vocab_bridge_fit
-
+        """how='vocab': the vocabulary bridge (softcot.bridge) fitted on the slot states of the
+        first `max_examples` training questions (no labels)."""
         sub = examples[:max_examples]
-        states = torch.cat([cache.get(sub[i : i + 64], n) if cache is not None else
-                            self.assistant.soft_thoughts(sub[i : i + 64], n) for i in range(0, len(sub), 64)])
-        fit = vocab_bridge_fit(self.assistant, self.llm, states.reshape(-1, states.shape[-1]))  # [K*n, d_a]
-        net = self.projection.net
-        net.weight.copy_(fit["net.weight"].to(net.weight))
-        if net.bias is not None:
-            net.bias.copy_(fit["net.bias"].to(net.bias))
-        return {"projection_init": "vocab", "bridge_r2": round(float(fit["r2"]), 4), "bridge_states": int(states.shape[0] * n)}
+        states = lambda batch: cache.get(batch, n) if cache is not None else self.assistant.soft_thoughts(batch, n)  # noqa: E731
+        return bridge_init(self.projection, self.assistant, self.llm, how, sub, states)
 
     def load_reference(self, path) -> None:
         """Import the paper's `projection.bin` (Linear weight + bias)."""

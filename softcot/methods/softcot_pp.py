@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from softcot.methods.base import SlotMethod
-from softcot.methods.softcot import build_projection
+from softcot.methods.softcot import bridge_init, build_projection
 from softcot.projection import Projection
 
 
@@ -72,6 +72,13 @@ class SoftCoTPlusPlus(SlotMethod):
         grad is on (only the [INI] vectors require it), so nothing is cached (trap 5)."""
         states = self.assistant.soft_thoughts(examples, n, fill=self.trainable.ini, repeat=self.rows_per_example)
         return self.trainable.projection(states)
+
+    @torch.no_grad()
+    def init_trainable(self, examples, n: int, how: str, cache=None, max_examples: int = 128) -> dict:
+        """The vocabulary bridge (as SoftCoT's), fitted on the states of every chain's initial [INI]."""
+        states = lambda batch: self.assistant.soft_thoughts(batch, n, fill=self.trainable.ini,  # noqa: E731
+                                                            repeat=self.rows_per_example)
+        return bridge_init(self.trainable.projection, self.assistant, self.llm, how, examples[:max_examples], states)
 
     def thought_penalty(self, examples, thoughts):
         """lambda * InfoNCE over each question's K chains. The reply loss (the base class's token

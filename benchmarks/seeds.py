@@ -29,14 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 # recipe variants: overrides of the miniworld preset's train / model settings
 VARIANTS: dict[str, dict] = {
     "default": {},
-    "old": {"train": {"projection_init": "random"}},  # the recipe before the vocabulary-bridge init
+    "old": {"train": {"projection_init": "random", "lr": 3e-3}},  # the recipe before this one
     "n32": {"train": {"train_n_thoughts": 32}},  # the paper's setting: train N=32, test N=4
     "nmix": {"train": {"train_n_mix": "1-32"}},
     "bridge-only": {"train": {"max_steps": 1, "lr": 1e-12}},  # the vocabulary bridge alone, before training
-    "lr1e-3": {"train": {"lr": 1e-3}},
-    "lr1e-3-wu20": {"train": {"lr": 1e-3, "warmup_ratio": 0.2}},
-    "old-n32": {"train": {"projection_init": "random", "train_n_thoughts": 32}},
-    "old-nmix": {"train": {"projection_init": "random", "train_n_mix": "1-32"}},
+    "lr3e-3": {"train": {"lr": 3e-3}},  # the bridge with the old recipe's learning rate
+    "old-n32": {"train": {"projection_init": "random", "lr": 3e-3, "train_n_thoughts": 32}},
+    "old-nmix": {"train": {"projection_init": "random", "lr": 3e-3, "train_n_mix": "1-32"}},
 }
 
 

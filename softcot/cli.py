@@ -131,6 +131,10 @@ def run_train(args: argparse.Namespace) -> int:
     if not tcfg.train_file:
         raise ConfigError("--train-file is required (a training file of the task's native format)")
     check_device(args.device)
+    from softcot.methods import method_class
+    from softcot.train import applied_config
+
+    tcfg = applied_config(method_class(mcfg.method), mcfg, tcfg)  # the init a run records (and resumes as)
     # every input is read and checked before the (slow) model loading
     check_train_output(tcfg)
     check_tracker(tcfg)
@@ -371,10 +375,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lm_eval_legacy_form(argv: list[str]) -> list[str]:
+    """`softcot [-q] lm-eval --model ...`: lm-eval's legacy form (no subcommand) means `lm-eval run ...`.
+    argparse would read a flag right after `lm-eval` as softcot's own, so `run` goes in before it. The
+    command is the first word that is not a global flag (softcot's global flags take no value)."""
+    cmd = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if cmd is not None and argv[cmd] == "lm-eval":
+        nxt = argv[cmd + 1 : cmd + 2]
+        if nxt and nxt[0].startswith("-") and nxt[0] not in ("-h", "--help"):
+            return [*argv[: cmd + 1], "run", *argv[cmd + 1 :]]
+    return argv
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if argv[:1] == ["lm-eval"] and argv[1:2] and argv[1].startswith("-") and argv[1] not in ("-h", "--help"):
-        argv.insert(1, "run")  # lm-eval's legacy form (no subcommand); argparse keeps the rest for lm-eval
+    argv = _lm_eval_legacy_form(sys.argv[1:] if argv is None else list(argv))
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="[softcot] %(message)s",
                         stream=sys.stderr)

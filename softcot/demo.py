@@ -162,7 +162,8 @@ def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
     dec = DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     seeds, train_seeds = parse_seeds(cfg.seeds), parse_seeds(cfg.train_seeds)
     if cfg.quick:
-        log.info("--quick: one training seed (%d); the full demo trains %s", train_seeds[0], DemoConfig.train_seeds)
+        log.info("--quick: one training seed (%d); without --quick the demo trains every one of --train-seeds",
+                 train_seeds[0])
     runs: dict[str, dict[int | None, Path]] = {}  # method -> {training seed (None: nothing trained): run folder}
     results: dict[str, dict[int | None, dict]] = {}
     first: dict[str, object] = {}  # each method as built (trained with the first training seed)
@@ -232,7 +233,7 @@ def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], runs: dict[s
     from softcot.utils import atomic_write_text
 
     rows = ["| method | accuracy (mean) | +- std over training seeds | +- std over sampling seeds | per training seed "
-            "| SoftCoT minus method [95% paired bootstrap CI] |", "|---|---|---|---|---|---|"]
+            "| SoftCoT minus method [95% paired bootstrap CI over questions, runs pooled] |", "|---|---|---|---|---|---|"]
     comparisons, methods = {}, {}
     soft = per_example([r / "eval" for r in runs["softcot"].values()]) if "softcot" in results else None
     for name, per_run in results.items():
@@ -275,14 +276,16 @@ def write_plots(out: Path, results: dict[str, dict], methods: dict[str, dict], r
     n, n_seeds = first["n_examples"], len(first["seeds"])
     fig, ax = plt.subplots(figsize=(1.3 * len(names) + 2, 3.6))
     # error bars: std over training seeds where there are several, else over sampling seeds
-    err = [methods[m]["std_over_training_seeds"] or methods[m]["std_over_sampling_seeds"] for m in names]
+    err = [methods[m]["std_over_training_seeds"] if methods[m]["std_over_training_seeds"] is not None
+           else methods[m]["std_over_sampling_seeds"] for m in names]
     ax.bar(names, [methods[m]["accuracy_mean"] for m in names], yerr=err,
            capsize=4, color=["tab:red" if m == "softcot" else "tab:gray" for m in names])
     for i, m in enumerate(names):  # every training run's own accuracy as a dot
         ax.plot([i] * len(methods[m]["per_train_seed"]), list(methods[m]["per_train_seed"].values()), "k.", ms=4)
     ax.set_ylim(0, 100)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(f"accuracy by method (n={n}, {n_seeds} sampling seeds; bars: std over training seeds)", fontsize=9)
+    ax.set_title(f"accuracy by method (n={n}, {n_seeds} sampling seeds; bars: std over training seeds where "
+                 "trained, else over sampling seeds; dots: training runs)", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=20, ha="right")
     fig.tight_layout()
     save_figure(fig, out / "accuracy_by_method.png")

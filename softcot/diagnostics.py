@@ -53,7 +53,6 @@ def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
         losses[is_pack(e.question)].append(float(method.loss([e], n, tcfg.max_length)))
     # attention mass on the slots from the reply positions
     embeds, mask, labels = method.train_inputs(ex[:16], n, tcfg.max_length)
-    ids, _ = method.llm.encode_prompts(method.prompt_texts(ex[:16], n))
     model = method.llm.model
     prev = model.config._attn_implementation
     model.set_attn_implementation("eager")

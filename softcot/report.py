@@ -29,7 +29,8 @@ def find_runs(paths: list[str | Path]) -> list[Path]:
 
 
 def collect(run_dirs: list[str | Path]) -> dict[str, dict[str, dict]]:
-    """{method: {task: metrics}} from each run's metrics.json (a later duplicate wins)."""
+    """{method: {task: metrics}} from each run's metrics.json (a later duplicate wins; the demo's
+    training runs of one method are rows of their own)."""
     table: dict[str, dict[str, dict]] = {}
     for p in find_runs(run_dirs):
         try:
@@ -43,6 +44,9 @@ def collect(run_dirs: list[str | Path]) -> dict[str, dict[str, dict]]:
                 if not ok(m.get(key)):
                     raise TypeError(f"{key!r} should be {what}, got {m.get(key)!r}")
             label = m.get("label") or m["method"]
+            tseed = next((d.name.removeprefix("train-seed-") for d in p.parents if d.name.startswith("train-seed-")), None)
+            if tseed is not None:  # the demo's runs/demo/<method>/train-seed-S/...: one row per training run
+                label = f"{label} (train seed {tseed})"
             if m.get("settings", {}).get("eval", {}).get("n_thoughts"):  # an N sweep point, not the main run
                 label = f"{label} (N={m['settings']['eval']['n_thoughts']})"
             table.setdefault(label, {})[m["task"]] = m

@@ -158,6 +158,11 @@ def _state_folder(out: Path) -> Path | None:
     return out / name
 
 
+def has_train_state(out_dir: str | Path) -> bool:
+    """Whether `out_dir` holds a resume state (its pointer file)."""
+    return (Path(out_dir) / POINTER).is_file()
+
+
 def check_resumable(out_dir: str | Path, train_config: dict, keys: tuple[str, ...]) -> None:
     """Refuse, in one line, a folder holding a pickled state (never opened) or the state of a run
     whose settings `keys` differ from `train_config`; nothing to refuse for a new or same run.

@@ -35,7 +35,7 @@ from softcot.data import target_text
 from softcot.faults import maybe_crash
 from softcot.errors import ConfigError, SoftCoTError
 from softcot.methods.base import Method
-from softcot.state import check_resumable, load_train_state, save_train_state
+from softcot.state import check_resumable, has_train_state, load_train_state, save_train_state
 from softcot.utils import atomic_write_text, log, seed_everything, write_json
 
 
@@ -101,6 +101,15 @@ def dev_loss(method: Method, examples: list, cfg: TrainConfig, cache: ThoughtCac
     return float(total[0] / total[1])
 
 
+def applied_config(method_cls, mcfg, cfg: TrainConfig) -> TrainConfig:
+    """`cfg` with the projection init the method really applies: methods without a data-driven
+    init (LoRA, prompt tuning, Coconut, an MLP projection) start at random whatever was asked, so
+    their runs record (and resume as) 'random'."""
+    if cfg.projection_init != "random" and not method_cls.bridges(mcfg):
+        return dataclasses.replace(cfg, projection_init="random")
+    return cfg
+
+
 def train(
     method: Method,
     cfg: TrainConfig,
@@ -120,6 +129,7 @@ def train(
         raise ConfigError(f"method {method.name!r} has nothing to train")
     if not train_examples:
         raise ConfigError("no training examples")
+    cfg = applied_config(type(method), method.cfg, cfg)
     if dev_examples is None:
         train_examples, dev_examples = split_dev(train_examples, cfg)
     cache = None
@@ -156,9 +166,9 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     out.mkdir(parents=True, exist_ok=True)
     check_resumable(out, to_dict(cfg), RESUME_KEYS)  # a pickled state or another run's: one line, nothing read
     params = method.trainable_parameters()
-    # a data-driven start (SoftCoT: the vocabulary bridge); deterministic, so a resumed run that
-    # recomputes it before loading its state is unaffected
-    init = method.init_trainable(train_examples, cfg.n_range()[1], cfg.projection_init, cache)
+    # a data-driven start (SoftCoT: the vocabulary bridge) for a new run; a resumed run loads its weights
+    resuming = has_train_state(out)
+    init = {} if resuming else method.init_trainable(train_examples, cfg.n_range()[1], cfg.projection_init, cache)
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
     lengths = [len(ex.question) + len(target_text(ex)) for ex in train_examples]  # characters: a cheap proxy

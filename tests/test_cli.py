@@ -135,3 +135,17 @@ def test_checkpoint_mismatch_keeps_files(tiny_pair, data, tmp_path, capsys):
     code, out, err = run(capsys, "generate", "--checkpoint", ck, "--question", "hi", "--device", "cpu")
     assert code == 2 and "expected (32, 24)" in error_line(err)
     assert (ck / "projection.safetensors").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv,expected", [
+    (["lm-eval", "--model", "softcot"], ["run", "--model", "softcot"]),  # lm-eval's legacy form: no subcommand
+    (["-q", "lm-eval", "--model", "softcot"], ["run", "--model", "softcot"]),  # after softcot's global flags
+    (["--quiet", "lm-eval", "run", "--model", "softcot"], ["run", "--model", "softcot"]),
+    (["lm-eval", "ls", "tasks"], ["ls", "tasks"]),
+])
+def test_lm_eval_command_line_reaches_lm_eval(argv, expected, monkeypatch):
+    import softcot.harness.cli
+
+    seen = []
+    monkeypatch.setattr(softcot.harness.cli, "run", lambda a: seen.append(a) or 0)
+    assert main(argv) == 0 and seen == [expected]

@@ -22,6 +22,7 @@ def test_bundled_preset_builds_every_section(name):
     assert ev.seeds == [41, 42, 43, 44, 45]  # the paper's five seeds
     if "train" in data:
         assert from_dict(TrainConfig, data["train"]).train_n_thoughts == 32 and data["model"]["n_thoughts"] == 4
+        assert data["train"]["projection_init"] == "random"  # the paper's randomly initialised Linear
 
 
 def test_presets_cover_both_pairs_and_all_five_tasks():

@@ -141,6 +141,13 @@ def test_until_and_max_gen_toks_are_honoured(zs):
     assert full.startswith(short) and len(zs.tokenizer.encode(short)) <= 6 < len(zs.tokenizer.encode(full))
 
 
+def test_several_chains_vote_on_completions_cut_at_the_stop_strings(zs):
+    """SoftCoT++'s chains: an answer after a stop string is not what lm-eval scores, so it gets no vote."""
+    chains = ["The answer is 9.", "So the answer is 3.\n\nQuestion: x? The answer is 9.", "So the answer is 3."]
+    assert zs._one_answer(chains, ["\n\n", "Question:"]) == "So the answer is 3."  # 9, 3, 3: uncut, 9, 9, 3
+    assert zs._one_answer(chains, []) == "The answer is 9."
+
+
 # ---- loglikelihood: multiple choice -------------------------------------------------------------------
 def test_arc_multiple_choice_loglikelihood_equals_a_direct_forward(world, zs):
     res = run(world, zs, ["arc_fx"])
@@ -282,11 +289,11 @@ def test_empty_question_in_a_data_file_is_refused(tmp_path):
 
 
 # ---- two processes share the requests: the same results as one ---------------------------------------
-def test_two_processes_give_the_same_results_as_one(world, tmp_path):
+def test_two_processes_share_the_requests_and_give_the_same_results_as_one(world, tmp_path):
     script = ROOT / "tests" / "lm_eval_dist_script.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
            "PYTHONPATH": str(ROOT), "HF_DATASETS_CACHE": str(world["root"] / "hf-cache")}
-    results = []
+    results, ranks = [], []
     for procs in (1, 2):
         out = tmp_path / f"p{procs}.json"
         from tests.test_distributed import free_port
@@ -299,8 +306,17 @@ def test_two_processes_give_the_same_results_as_one(world, tmp_path):
                            capture_output=True, text=True, timeout=300)
         assert p.returncode == 0, p.stderr[-3000:]
         results.append(json.loads(out.read_text()))
+        ranks.append([json.loads((tmp_path / f"p{procs}.json.rank{r}.json").read_text()) for r in range(procs)])
     one, two = results
-    assert one["world_size"] == 1 and two["world_size"] == 2
+    assert one["world_size"] == 1 and two["world_size"] == 2  # what the model reported (get_model_info)
+    # each of the 2 processes answered a strict, non-empty share of the requests, and the shares add up to
+    # what 1 process answered (distinct requests: lm-eval pads rank 1's 7 ARC choices to rank 0's 8)
+    assert [(r["rank"], r["world_size"]) for r in ranks[1]] == [(0, 2), (1, 2)]
+    total = ranks[0][0]["handled"]
+    assert total == {"generate_until": 8, "loglikelihood": 15}, total  # 8 GSM8K docs; ARC: 4 + 4 + 4 + 3 choices
+    for kind, n in total.items():
+        shares = [r["handled"].get(kind, 0) for r in ranks[1]]
+        assert all(0 < k < n for k in shares) and sum(shares) == n, (kind, shares, n)
     assert one["samples"].keys() == two["samples"].keys() and len(one["samples"]["mini_q"]) == 8
     for task in one["samples"]:
         for doc, resp in one["samples"][task].items():

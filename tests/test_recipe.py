@@ -68,23 +68,41 @@ def test_bridge_maps_assistant_tokens_to_the_llms_embeddings_of_the_same_string(
     assert torch.equal(got, torch.stack([E[l_tok.convert_tokens_to_ids(c)] for c in "7x"]).detach())
 
 
-def test_bridge_fit_recovers_the_least_squares_map(tiny_pair):
-    """The fitted Linear is the ridge least-squares map from slot states to the bridged embeddings:
-    the residual is orthogonal to the (centred) states, up to the small ridge term."""
+@pytest.mark.parametrize("layer", [-1, 1])
+def test_bridge_fit_recovers_the_least_squares_map(tiny_pair, layer):
+    """The fitted Linear is the ridge least-squares map from the projection's own inputs (the raw
+    slot states, even at an inner layer) to the bridged embeddings: the residual is orthogonal to
+    the centred states, up to the small ridge term."""
     from softcot import bridge
 
     a, l = tiny_pair
-    m = build_method(ModelConfig(assistant=a, llm=l), "cpu")
+    m = build_method(ModelConfig(assistant=a, llm=l, assistant_layer=layer), "cpu")
     torch.manual_seed(0)
-    X = torch.randn(400, m.assistant.hidden_size)
+    X = torch.randn(400, m.assistant.hidden_size) * 3
     fit = bridge.vocab_bridge_fit(m.assistant, m.llm, X, ridge=1e-6)
-    head = m.assistant.model.get_output_embeddings().weight.detach().float()
-    probs, tok = (X @ head.T).softmax(-1).topk(16, dim=-1)
-    probs = probs / probs.sum(-1, keepdim=True)
+    probs, tok = bridge.assistant_readout(m.assistant, X, 16)
     Y = (probs.unsqueeze(-1) * bridge._token_bridge(m.assistant, m.llm, tok.flatten()).view(*tok.shape, -1)).sum(1)
     resid = X @ fit["net.weight"].T + fit["net.bias"] - Y  # [K, d_llm]
     assert resid.mean(0).abs().max() < 1e-5  # the bias absorbs the mean
     assert ((X - X.mean(0)).T @ resid).abs().max() < 1e-3 * (X.T @ Y).abs().max()
+
+
+def test_readout_reads_inner_layers_through_the_final_norm(tiny_pair):
+    """The LM head reads an inner layer's state after the final norm (logit lens), the last layer
+    as it is (HF's last_hidden_state is already normed); chunking changes nothing."""
+    from softcot import bridge
+
+    a, l = tiny_pair
+    torch.manual_seed(0)
+    X = torch.randn(50, 24) * 3
+    for layer, normed in ((-1, False), (1, True)):
+        m = build_method(ModelConfig(assistant=a, llm=l, assistant_layer=layer), "cpu")
+        head = m.assistant.model.get_output_embeddings().weight.detach()
+        x = m.assistant.model.base_model.norm(X) if normed else X
+        want = (x @ head.T).softmax(-1).topk(4, dim=-1)
+        probs, tok = bridge.assistant_readout(m.assistant, X, 4, chunk=7)
+        assert torch.equal(tok, want.indices)
+        assert torch.allclose(probs, want.values / want.values.sum(-1, keepdim=True), atol=1e-6)
 
 
 def test_init_fills_the_projection_only_for_the_vocab_init(tiny_pair):
@@ -181,3 +199,15 @@ def test_the_old_random_init_does_not_reach_the_margin(world_models, tmp_path):
     """The check above can fail: the recipe before the bridge does not pass it."""
     zs = zero_shot_loss(world_models)
     assert short_run(world_models, tmp_path, 1, projection_init="random", lr=3e-3) > zs - MARGIN
+
+
+def test_methods_without_a_data_init_record_random():
+    """LoRA, prompt tuning, Coconut and an MLP projection start at random whatever was asked, so
+    their runs record (and resume as) 'random': runs saved before the setting existed still resume."""
+    from softcot.methods import method_class
+    from softcot.train import applied_config
+
+    for name, proj, want in (("softcot", "linear", "vocab"), ("softcot-pp", "linear", "vocab"), ("softcot", "mlp", "random"),
+                             ("prompt-tuning", "linear", "random"), ("lora", "linear", "random"), ("coconut", "linear", "random")):
+        mcfg = ModelConfig(method=name, projection=ProjectionConfig(kind=proj))
+        assert applied_config(method_class(name), mcfg, TrainConfig()).projection_init == want, name

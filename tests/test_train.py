@@ -67,10 +67,12 @@ def test_first_losses_are_pinned(tiny_pair, tmp_path):
     assert vocab != pytest.approx(grouped, rel=1e-4)  # the bridge changes where training starts
 
 
-def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):
+@pytest.mark.parametrize("init", ["random", "vocab"])
+def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path, init, monkeypatch):
     full = fresh(tiny_pair)
     losses_full = []
-    train(full, tcfg(tmp_path / "full", save_every=1), data(), on_step=lambda s, l: losses_full.append(l))
+    train(full, tcfg(tmp_path / "full", save_every=1, projection_init=init), data(),
+          on_step=lambda s, l: losses_full.append(l))
 
     class Killed(Exception):
         pass
@@ -80,10 +82,14 @@ def test_killed_run_resumes_to_the_same_projection(tiny_pair, tmp_path):
             raise Killed
 
     with pytest.raises(Killed):
-        train(fresh(tiny_pair), tcfg(tmp_path / "cut", save_every=2), data(), on_step=kill_at_3)
+        train(fresh(tiny_pair), tcfg(tmp_path / "cut", save_every=2, projection_init=init), data(), on_step=kill_at_3)
     losses_resumed = []
     resumed = fresh(tiny_pair)  # a new process would start from a fresh projection
-    train(resumed, tcfg(tmp_path / "cut", save_every=2), data(), on_step=lambda s, l: losses_resumed.append(l))
+    inits = []  # a resumed run loads its weights: the init is not computed again
+    monkeypatch.setattr(type(resumed), "init_trainable", lambda self, *a, **k: inits.append(1) or {})
+    train(resumed, tcfg(tmp_path / "cut", save_every=2, projection_init=init), data(),
+          on_step=lambda s, l: losses_resumed.append(l))
+    assert inits == []
     assert losses_resumed == pytest.approx(losses_full[2:], rel=1e-6)  # steps 3.. replayed exactly
     a = load_file(tmp_path / "full" / "projection.safetensors")
     b = load_file(tmp_path / "cut" / "projection.safetensors")

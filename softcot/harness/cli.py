@@ -2,6 +2,7 @@
 
     softcot lm-eval run --model softcot --model_args checkpoint=runs/x --tasks gsm8k_cot_zeroshot
     softcot lm-eval ls tasks                       # any lm-eval subcommand; no subcommand means `run`
+                                                   # (softcot.cli inserts it: `softcot -q lm-eval --model ...`)
     accelerate launch -m softcot.cli lm-eval run ...   # requests shared over the processes
 
 Before lm-eval takes over, `--model softcot`'s model_args are checked (names, values, the
@@ -50,8 +51,6 @@ def run(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         cli._parser.print_help()
         return 0
-    if argv[0] not in commands:  # lm-eval's legacy form: no subcommand means `run`
-        argv = ["run", *argv]
     args = cli._parser.parse_args(argv)
     if args.command == "run" and args.model == MODEL_NAME:
         check_softcot_run(args)

@@ -9,16 +9,20 @@
     loglikelihood_rolling   the plain LLM's rolling log-likelihood of a text (zero-shot-cot, lora);
                             other methods refuse it (their input needs a question)
     rank / world_size       `accelerate launch -m softcot.cli lm-eval run ...` shares the requests
+                            (lm-eval gives each process its share); `requests_handled` counts, per
+                            request type, the distinct requests this process answered (lm-eval
+                            pads a smaller share by repeating its last request: counted once)
 
 Methods that return several completions per question (SoftCoT++: one per chain) answer a
-generate request with the completion holding their majority answer (softcot's scorer votes), and a
+generate request with the completion holding their majority answer (softcot's scorer votes over the
+chains' completions, each cut at lm-eval's `until` strings first), and a
 loglikelihood request with the chains' mixture, log(mean_k p_k(continuation)).
 """
 from __future__ import annotations
 
 import logging
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import torch
 from lm_eval.api.model import TemplateLM
@@ -56,6 +60,10 @@ class SoftCoTLM(TemplateLM):
         self._device = self.llm.model.device
         self._rank, self._world_size = dist.rank(), dist.world()
         self._warned: set[str] = set()
+        self.requests_handled: Counter[str] = Counter()  # request type -> distinct requests answered here
+
+    def _count(self, kind: str, requests) -> None:
+        self.requests_handled[kind] += len({id(r) for r in requests})  # lm-eval's padding repeats an Instance
 
     @classmethod
     def create_from_arg_obj(cls, arg_dict, additional_config=None):
@@ -95,7 +103,7 @@ class SoftCoTLM(TemplateLM):
     def get_model_info(self) -> dict:
         c = self.method.cfg
         return {"softcot_method": c.method, "llm": c.llm, "assistant": c.assistant, "n_thoughts": self.n_thoughts,
-                "checkpoint": self.args.checkpoint, "prompt": self.args.prompt}
+                "checkpoint": self.args.checkpoint, "prompt": self.args.prompt, "world_size": self.world_size}
 
     # ---- distributed: the evaluator's collectives over the accelerate process group -------------------
     def all_gather(self, tensor: torch.Tensor) -> torch.Tensor:
@@ -157,16 +165,27 @@ class SoftCoTLM(TemplateLM):
                              top_k=int(top_k) if do_sample and top_k else 0)
         return dec, until
 
-    def _one_answer(self, completions: list) -> str:
-        """One text per question: the only completion, or (several chains) the majority answer's first."""
+    @staticmethod
+    def _cut(text: str, until: list[str]) -> str:
+        """lm-eval's stop strings cut the text where they first occur."""
+        for stop in until:
+            if stop:
+                text = text.split(stop)[0]
+        return text
+
+    def _one_answer(self, completions: list, until: list[str]) -> str:
+        """One text per question: the only completion, or (several chains) the majority answer's first;
+        each completion is cut at the stop strings before its answer is read (what lm-eval would score)."""
+        completions = [self._cut(str(c), until) for c in completions]
         if len(completions) == 1:
-            return str(completions[0])
+            return completions[0]
         task = self.method.cfg.task
         answers = [extract_answer(c, task) for c in completions]
         best = majority_vote(answers, task)
-        return str(next((c for c, a in zip(completions, answers) if best is not None and a == best), completions[0]))
+        return next((c for c, a in zip(completions, answers) if best is not None and a == best), completions[0])
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
+        self._count("generate_until", requests)
         chats = [chat.parse(r.args[0]) for r in requests]
         kwargs = [repr(sorted(r.args[1].items())) for r in requests]
         out: list[str | None] = [None] * len(requests)
@@ -178,16 +197,13 @@ class SoftCoTLM(TemplateLM):
                 with chat.rendering(self.method, frame, self.args.prompt), torch.inference_mode():
                     comps = self.method.generate(self._examples(chats, idx), dec, n_thoughts=self.n_thoughts)
                 for i, c in zip(idx, comps):
-                    text = self._one_answer(c)
-                    for stop in until:  # lm-eval's stop strings cut the text where they first occur
-                        if stop:
-                            text = text.split(stop)[0]
-                    out[i] = text
+                    out[i] = text = self._one_answer(c, until)
                     self.cache_hook.add_partial("generate_until", requests[i].args, text)
         return out
 
     # ---- loglikelihood: the method's input + the continuation as the reply's start --------------------
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:
+        self._count("loglikelihood", requests)
         chats = [chat.parse(r.args[0]) for r in requests]
         out: list[tuple[float, bool] | None] = [None] * len(requests)
         batches = list(self._batches(chats))
@@ -244,6 +260,7 @@ class SoftCoTLM(TemplateLM):
         if self.method.name not in ROLLING_METHODS:
             raise ValueError(f"softcot lm-eval model: loglikelihood_rolling (perplexity tasks) is defined for the plain "
                              f"LLM only (method={'|'.join(ROLLING_METHODS)}); method {self.method.name!r} needs a question")
+        self._count("loglikelihood_rolling", requests)
         out = []
         for (text,) in tqdm([r.args for r in requests], desc="softcot rolling", disable=disable_tqdm or self.rank != 0):
             windows = [make_disjoint_window(w) for w in get_rolling_token_windows(

@@ -74,6 +74,11 @@ class Method(ABC):
     def enter_phase(self, index: int) -> None:
         """Switch to training phase `index` (a curriculum stage); nothing by default."""
 
+    @classmethod
+    def bridges(cls, cfg: ModelConfig) -> bool:
+        """Whether `init_trainable` starts the trainable part from data (projection_init='vocab')."""
+        return False
+
     def init_trainable(self, examples: list, n: int, how: str, cache=None) -> dict:
         """A data-driven starting point for the trainable part, from training questions only
         (no labels), called by the trainer before step 0; nothing by default. Returns what it did."""

@@ -58,6 +58,10 @@ class SoftCoT(SlotMethod):
         states = cache.get(examples, n) if cache is not None else self.assistant.soft_thoughts(examples, n)
         return self.projection(states)  # [B, n, d_a] -> [B, n, d_llm] fp32
 
+    @classmethod
+    def bridges(cls, cfg) -> bool:
+        return cfg.projection.kind == "linear"  # an MLP keeps its random init
+
     @torch.no_grad()
     def init_trainable(self, examples: list[Example], n: int, how: str, cache=None, max_examples: int = 512) -> dict:
         """how='vocab': the vocabulary bridge (softcot.bridge) fitted on the slot states of the

@@ -73,6 +73,10 @@ class SoftCoTPlusPlus(SlotMethod):
         states = self.assistant.soft_thoughts(examples, n, fill=self.trainable.ini, repeat=self.rows_per_example)
         return self.trainable.projection(states)
 
+    @classmethod
+    def bridges(cls, cfg) -> bool:
+        return cfg.projection.kind == "linear"  # an MLP keeps its random init
+
     @torch.no_grad()
     def init_trainable(self, examples, n: int, how: str, cache=None, max_examples: int = 128) -> dict:
         """The vocabulary bridge (as SoftCoT's), fitted on the states of every chain's initial [INI]."""

@@ -7,7 +7,9 @@ Every completion is then also scored by softcot's default scorer; the script pri
 the three and every disagreement, grouped by kind.
 
     python benchmarks/lm_eval_parity.py                       # the mini world's test split + the fixtures
-    python benchmarks/lm_eval_parity.py --checkpoint runs/demo/softcot   # another model (model_args)
+    python benchmarks/lm_eval_parity.py --model-args checkpoint=runs/demo/softcot/train-seed-42/ckpt
+                                                              # another model: any model_args, here the
+                                                              # demo's SoftCoT (`softcot demo`, training seed 42)
 
 Needs the lm-eval extra. Writes OUT/parity.json and OUT/parity.md (default runs/lm_eval_parity).
 """

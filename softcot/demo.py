@@ -108,14 +108,15 @@ def resolve_world(cfg: DemoConfig) -> dict[str, str]:
     if cfg.llm and cfg.train_file and cfg.test_file:
         return {"llm": cfg.llm, "assistant": cfg.assistant, "train": cfg.train_file,
                 "dev": cfg.dev_file, "test": cfg.test_file}
-    from softcot.miniworld import ASSISTANT_DIR, DATA_DIR, LLM_DIR
+    from softcot.miniworld import LLM_DIR
+    from softcot.presets import miniworld_world
 
     if not (LLM_DIR / "config.json").is_file():
         raise ConfigError(f"{LLM_DIR}: the mini world is not built; run `python -m softcot.miniworld.build "
                           f"--out {LLM_DIR.parent}` (about 12 minutes) or pass --llm/--train-file/--test-file")
-    return {"llm": cfg.llm or str(LLM_DIR), "assistant": cfg.assistant or str(ASSISTANT_DIR),
-            "train": cfg.train_file or str(DATA_DIR / "train.jsonl"), "dev": cfg.dev_file or str(DATA_DIR / "dev.jsonl"),
-            "test": cfg.test_file or str(DATA_DIR / "test.jsonl")}
+    mw = miniworld_world()  # the embedded world's files, as the `miniworld` preset names them
+    return {"llm": cfg.llm or mw["llm"], "assistant": cfg.assistant or mw["assistant"], "train": cfg.train_file or mw["train"],
+            "dev": cfg.dev_file or mw["dev"], "test": cfg.test_file or mw["test"]}
 
 
 def method_config(name: str, cfg: DemoConfig, world: dict) -> ModelConfig:

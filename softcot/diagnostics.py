@@ -29,6 +29,8 @@ def is_pack(question: str) -> bool:
 
 @torch.no_grad()
 def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
+    from softcot.bridge import assistant_readout
+    from softcot.data import target_text
     from softcot.llm import IGNORE
 
     ex = examples[:limit]
@@ -43,9 +45,8 @@ def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
     # the LLM token nearest each thought vs the LLM token of the assistant's own reading
     emb = method.llm.model.get_input_embeddings().weight.float()  # [V_l, d]
     nearest = (t @ torch.nn.functional.normalize(emb, dim=-1).T).argmax(-1)  # [B, n]
-    head = method.assistant.model.get_output_embeddings().weight.float()
-    words = (states.float() @ head.T).argmax(-1)  # [B, n] assistant token ids
-    want = torch.tensor([[_first_llm_id(method, int(w)) for w in row] for row in words])
+    _, words = assistant_readout(method.assistant, states.reshape(-1, states.shape[-1]), 1)  # [B*n, 1] (the bridge's reading)
+    want = torch.tensor([_first_llm_id(method, int(w)) for w in words[:, 0]]).view(B, n)
     readout = float((nearest.cpu() == want).float().mean())
     # dev loss split by whether the question needs the assistant's fact
     losses = {True: [], False: []}
@@ -61,7 +62,7 @@ def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
     finally:
         model.set_attn_implementation(prev)
     tr_ids, _, _ = method.llm.encode_train(method.prompt_texts(ex[:16], n),
-                                           [_target(e) for e in ex[:16]], tcfg.max_length)
+                                           [target_text(e) for e in ex[:16]], tcfg.max_length)
     slots = (tr_ids == method.llm.placeholder_id) & (labels == IGNORE) & mask.bool()  # [b, T]
     reply = labels != IGNORE  # [b, T]
     a = torch.stack(att).mean((0, 2))  # [layers, b, heads, T, T] -> [b, T(query), T(key)]
@@ -71,12 +72,6 @@ def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
     return {"thought_rms": round(rms, 4), "thought_cos": round(float(off.mean()), 4), "token_readout": round(readout, 4),
             "pack_loss": round(mean(losses[True]), 4), "other_loss": round(mean(losses[False]), 4),
             "slot_attention": round(slot_att, 4), "llm_embedding_rms": round(method.llm.embedding_rms, 4)}
-
-
-def _target(e):
-    from softcot.data import target_text
-
-    return target_text(e)
 
 
 def _first_llm_id(method, assistant_token: int) -> int:

@@ -110,6 +110,18 @@ def applied_config(method_cls, mcfg, cfg: TrainConfig) -> TrainConfig:
     return cfg
 
 
+def fill_cache(cache: ThoughtCache | None, examples: list, cfg: TrainConfig) -> None:
+    """Compute every example's thoughts ahead of the first step (entries present are kept). A causal
+    assistant's first n slot states do not depend on later slots: caching at the highest N serves
+    every N of a mix."""
+    if cache is None:
+        return
+    t0, before = time.time(), len(cache.store)
+    cache.fill(examples, cfg.n_range()[1], max(cfg.batch_size, 32))
+    if len(cache.store) > before:
+        log.info("cached the assistant's thoughts of %d examples in %.1f s", len(cache.store), time.time() - t0)
+
+
 def train(
     method: Method,
     cfg: TrainConfig,
@@ -132,14 +144,8 @@ def train(
     cfg = applied_config(type(method), method.cfg, cfg)
     if dev_examples is None:
         train_examples, dev_examples = split_dev(train_examples, cfg)
-    cache = None
-    if cfg.cache_thoughts and method.cacheable_thoughts:
-        cache = ThoughtCache(method.assistant)
-        t0 = time.time()
-        # a causal assistant's first n slot states do not depend on later slots: caching at the
-        # highest N serves every N of a mix
-        cache.fill(train_examples + dev_examples, cfg.n_range()[1], max(cfg.batch_size, 32))
-        log.info("cached the assistant's thoughts of %d examples in %.1f s", len(cache.store), time.time() - t0)
+    # filled by train_phase only when there are steps to run (a finished run resumes for nothing)
+    cache = ThoughtCache(method.assistant) if cfg.cache_thoughts and method.cacheable_thoughts else None
     phases = method.training_phases()
     if len(phases) == 1:
         return train_phase(method, cfg, train_examples, dev_examples, cache, on_step)
@@ -168,6 +174,8 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     params = method.trainable_parameters()
     # a data-driven start (SoftCoT: the vocabulary bridge) for a new run; a resumed run loads its weights
     resuming = has_train_state(out)
+    if not resuming:
+        fill_cache(cache, train_examples + dev_examples, cfg)
     init = {} if resuming else method.init_trainable(train_examples, cfg.n_range()[1], cfg.projection_init, cache)
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
@@ -182,6 +190,8 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     if state is not None:
         method.load_tensors(state["trainable"], str(out))
     step = state["step"] if state else 0
+    if resuming and step < total:
+        fill_cache(cache, train_examples + dev_examples, cfg)
     best = state["meta"].get("best_dev") if state else None
     metrics_path = out / "metrics.jsonl"
     main = dist.is_main()

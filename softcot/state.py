@@ -28,12 +28,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from softcot.faults import maybe_crash
 from softcot.config import with_legacy_values
 from softcot.errors import CheckpointError, ConfigError
-from softcot.utils import atomic_write_text
+from softcot.utils import atomic_write_text, reporting_full_disk, write_new_file
 
 POINTER = "train_state.json"
 LEGACY = "train_state.pt"
@@ -111,23 +111,23 @@ def save_train_state(out_dir: str | Path, *, trainable: dict[str, torch.Tensor],
 
     name = f"state-{step:08d}"
     tmp = out / f"{name}.tmp-{secrets.token_hex(4)}"
-    tmp.mkdir()
-    try:
-        save_file(tensors, str(tmp / TENSORS))
-        maybe_crash("state-write")  # crash tests: a kill between the two files of one state
-        (tmp / META).write_text(text, "utf-8")
-        for p in (tmp / TENSORS, tmp / META, tmp):
-            _fsync(p)
-        with contextlib.suppress(Exception):  # an unreadable pointer is about to be replaced anyway
-            if json.loads((out / POINTER).read_text("utf-8")).get("dir") == name:
-                name = f"{name}-{secrets.token_hex(4)}"  # same step saved twice: keep the named folder
-        if (out / name).exists():  # leftover of a crash before the pointer moved: nothing names it
-            shutil.rmtree(out / name)
-        os.replace(tmp, out / name)
-    except BaseException:
-        with contextlib.suppress(Exception):
-            shutil.rmtree(tmp)
-        raise
+    with reporting_full_disk(out / name):  # a full disk: the temp folder goes, the old state stays published
+        tmp.mkdir()
+        try:
+            write_new_file(tmp / TENSORS, save(tensors))  # our own write: a full disk raises (fsync'd)
+            maybe_crash("state-write")  # crash tests: a kill between the two files of one state
+            write_new_file(tmp / META, text.encode("utf-8"))
+            _fsync(tmp)
+            with contextlib.suppress(Exception):  # an unreadable pointer is about to be replaced anyway
+                if json.loads((out / POINTER).read_text("utf-8")).get("dir") == name:
+                    name = f"{name}-{secrets.token_hex(4)}"  # same step saved twice: keep the named folder
+            if (out / name).exists():  # leftover of a crash before the pointer moved: nothing names it
+                shutil.rmtree(out / name)
+            os.replace(tmp, out / name)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                shutil.rmtree(tmp)
+            raise
     _fsync(out)
     atomic_write_text(out / POINTER, json.dumps({"format": FORMAT, "version": VERSION, "dir": name}) + "\n")
     _fsync(out)  # the pointer's rename is durable before anything it no longer names goes away
@@ -156,6 +156,15 @@ def _state_folder(out: Path) -> Path | None:
         gone = ", which is missing" if isinstance(name, str) and _DIR_RE.fullmatch(name) else ""
         raise CheckpointError(f"{out / POINTER}: 'dir' must name an existing state-NNNNNNNN folder, got {name!r}{gone}")
     return out / name
+
+
+def published_step(out_dir: str | Path) -> int | None:
+    """The step of the resume state `out_dir`'s pointer names; None without one (or unreadable)."""
+    try:
+        folder = _state_folder(Path(out_dir))
+        return None if folder is None else int(_json(folder / META, "the train state's JSON")["step"])
+    except (CheckpointError, KeyError, TypeError, ValueError):
+        return None
 
 
 def has_train_state(out_dir: str | Path) -> bool:

@@ -36,7 +36,7 @@ from softcot.faults import maybe_crash
 from softcot.errors import ConfigError, SoftCoTError
 from softcot.methods.base import Method
 from softcot.state import check_resumable, has_train_state, load_train_state, save_train_state
-from softcot.utils import atomic_write_text, log, seed_everything, write_json
+from softcot.utils import atomic_write_text, log, reporting_full_disk, seed_everything, write_json
 
 
 
@@ -285,7 +285,7 @@ def _tracker(cfg: TrainConfig, out: Path):
 
 
 def _append(path: Path, row: dict) -> None:
-    with open(path, "a") as f:
+    with reporting_full_disk(path), open(path, "a") as f:  # a full disk: one line (a torn row is dropped on resume)
         f.write(json.dumps(row) + "\n")
 
 

@@ -1,6 +1,8 @@
 """Small shared helpers: seeding, device/dtype choice, atomic writes, JSONL appends, the logger."""
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
@@ -11,6 +13,8 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from softcot.errors import DiskFull
 
 
 log = logging.getLogger("softcot")  # the package's logger; the CLI attaches a handler
@@ -67,20 +71,78 @@ def torch_dtype(name: str) -> torch.dtype | str:
     return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16, "auto": "auto"}[name]
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT)  # a full disk, a spent quota
+
+
+def intact_note(path: str | Path) -> str:
+    """What a rerun finds intact after a write of `path` failed on a full disk: the training folder's
+    last published checkpoint, or the evaluation folder's finished predictions (read from disk)."""
+    for folder in list(Path(path).parents)[:3]:
+        if (folder / "train_state.json").is_file() or (folder / "train_args.json").is_file():
+            from softcot.state import published_step
+
+            step = published_step(folder)
+            kept = (f"the last good checkpoint (step {step}) in {folder} is intact" if step is not None
+                    else f"no checkpoint of {folder} was saved yet")
+            return kept + "; free space and rerun the same command to resume"
+        if (folder / "run_config.json").is_file():
+            n = 0
+            for f in [folder / "predictions.jsonl", *sorted(folder.glob("predictions.part*.jsonl"))]:
+                with contextlib.suppress(OSError):
+                    for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+                        try:
+                            json.loads(line)
+                        except ValueError:
+                            break
+                        n += 1
+            return f"the {n} finished predictions in {folder} are intact; free space and rerun the same command to resume"
+    return "free space and rerun the same command"
+
+
+@contextlib.contextmanager
+def reporting_full_disk(path: str | Path):
+    """A full disk (ENOSPC, EDQUOT) inside becomes one DiskFull line naming `path` and what is intact."""
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        yield
+    except OSError as e:
+        if e.errno not in NO_SPACE:
+            raise
+        raise DiskFull(path, intact_note(path)) from None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def write_new_file(path: str | Path, data: bytes) -> None:
+    """Create `path` (it must not exist) holding `data`, fsync'd."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        _write_all(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> None:
+    """Write to a temp file in the same folder, then rename: a crash never leaves half a file, and
+    a full disk leaves the old file as it was (the temp file is removed) and raises DiskFull."""
+    path = Path(path)
+    with reporting_full_disk(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_save_safetensors(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict | None = None) -> None:
@@ -100,12 +162,22 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 
 def append_jsonl(path: str | Path, rows: list[dict]) -> None:
-    """Append whole lines and flush, so an interrupted run keeps every finished row."""
-    with open(path, "a", encoding="utf-8") as f:
-        for row in rows:
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+    """Append whole lines and fsync, so an interrupted run keeps every finished row. An append that
+    fails (a full disk) is cut back to the file's previous end: no part of this batch stays."""
+    data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    with reporting_full_disk(path):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            end = os.fstat(fd).st_size
+            try:
+                _write_all(fd, data)
+                os.fsync(fd)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, end)
+                raise
+        finally:
+            os.close(fd)
 
 
 def count_parameters(params) -> int:

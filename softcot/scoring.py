@@ -12,12 +12,23 @@ count failures separately from wrong answers.
 Three extraction modes:
 
 ``default``
+    0. a completion that runs on into a question of its own is cut first (`cut_run_on`): at the
+       first new question turn after some text ("\\nQuestion:", "\\nQ:", "\\nProblem:", "\\nUser:",
+       "\\nHuman:", a chat template's user turn such as "<|im_start|>user" or "[INST]"), so the
+       answer to the model's own next question is never read. A turn at the very start is kept.
     1. the last ``\\boxed{...}`` (or ``\\fbox{...}``; nested braces handled), then
     2. the last ``#### X`` line (GSM8K style), then
     3. the last "answer is / answer: ..." phrase ("option is", "choice is" too for choice tasks),
        taking the first answer right after it (numbers: first number, as zero-shot-CoT does), then
     4. a fallback over the whole text: the last number / option letter / yes-no word.
     A step whose marker holds no answer of the right kind falls through to the next step.
+    An answer stated as a calculation gives its result: when a calculation starts at the first
+    number of a phrase's answer or of a marker ("The answer is 7 - 2 = 5", "\\boxed{3 \\times 4 =
+    12}", "#### 7 - 2 = 5"), the number after its last "=" (or "≈") is read; a bare expression
+    ("The answer is 12 + 6.") is worked out exactly (+ - * / and parentheses, no eval), except
+    when it could be a range, a score or a size ("5-7", "4 x 3"): then its first number is read.
+    A calculation ends at the end of its line and at the first word or punctuation mark, so
+    "The answer is 12, since 3*4=12" and "The answer is 5. 3 + 2 = 5" keep 12 and 5.
     Option letters: upper case A-F as a standalone token, or any case when written "(b)" or "b)".
     A lone lower-case letter counts only right after the answer phrase and at the end of the
     sentence ("the answer is c."), so the article "a" ("a train travels ...") is never read as A,
@@ -31,14 +42,14 @@ Three extraction modes:
 ``reference``
     The SoftCoT reference code's loose rules, for comparison with published numbers: the last
     unsigned number anywhere (a minus sign is dropped), the last lone letter a-f in any case
-    (including the article "a"), the last yes/no.
+    (including the article "a"), the last yes/no. The whole completion is read (no run-on cut).
 
 ``strict``
     Only an explicit answer marker counts: the last ``#### X`` (lm-evaluation-harness GSM8K
     "strict-match", except that the last marker is taken, not the first) or ``\\boxed{X}``,
     whichever comes last, and X must be a bare answer: a number (sign, ``$``, thousands commas,
-    decimals, ``%``, ``a/b``, ``\\frac{a}{b}`` allowed, no words), a letter with optional
-    parentheses, or yes/no. Nothing else is read.
+    decimals, ``%``, ``a/b``, ``\\frac{a}{b}`` allowed, no words, no calculation), a letter with
+    optional parentheses, or yes/no. Nothing else is read. A run-on question is cut as in default.
 
 Numbers compare as exact rationals, equal when they differ by at most 1e-6 (so 1/3 matches
 0.333333 but not 0.333). Fractions become decimals: terminating ones exactly (3/4 -> "0.75"),
@@ -46,9 +57,12 @@ others rounded to 10 decimal places. Number words ("five") are not read.
 """
 from __future__ import annotations
 
+import ast
 import math
+import operator
 import re
 from collections import Counter
+from collections.abc import Iterable
 from fractions import Fraction
 
 from softcot.tasks import family_of as _family_of
@@ -156,6 +170,92 @@ def numbers_equal(a: str, b: str, tol: float = NUMERIC_TOLERANCE) -> bool:
 
 def _numbers_in(text: str) -> list[str]:
     return [_fraction_str(_token_value(m)) for m in _NUM_RE.finditer(text)]
+
+
+# --------------------------------------------------------------------------- calculations
+
+# An answer stated as a calculation ("7 - 2 = 5", "$3 * 4 = $12", "12 + 6"): number tokens joined
+# by + - * / x = on one line. A tight "a/b" is one fraction operand and a date ("12/25/1937") never
+# matches, as in _NUM_RE; "/" as division needs spaces ("12 / 4").
+_OPERAND = rf"\(*[-\u2212]?\$?(?:{_NUM_CORE})(?:/\d+(?![\d.]))?(?![/\d])\)*"
+_OPERATOR = r"[ \t]*(?:[-+*/=\u2212\u00d7\u00f7\u2248]|(?<=[ \t])x(?=[ \t]))[ \t]*"
+_CALC_RE = re.compile(rf"{_OPERAND}(?:{_OPERATOR}{_OPERAND})+")
+# Without "=", "5-7" is more likely a range or a score and "4 x 3" a size than a sum to work out.
+_AMBIGUOUS_BARE = re.compile(r"[\d)][-\u2212][\d($]|\sx\s")
+_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
+def _arith(expr: str) -> Fraction | None:
+    """The exact value of + - * / arithmetic on plain numbers, or None. The numbers become names
+    (exact Fractions, no float rounding) and the tree is walked by hand: nothing is eval()ed."""
+    values: list[Fraction] = []
+
+    def name(m: re.Match) -> str:
+        values.append(Fraction(m.group()))
+        return f" n{len(values) - 1} "
+
+    def walk(node: ast.AST) -> Fraction:
+        if isinstance(node, ast.Name):
+            return values[int(node.id[1:])]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+            return -walk(node.operand) if isinstance(node.op, ast.USub) else walk(node.operand)
+        if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
+            return _ARITH[type(node.op)](walk(node.left), walk(node.right))
+        raise ValueError(f"not arithmetic: {ast.dump(node)}")
+
+    expr = expr.translate({0x2212: "-", 0xD7: "*", 0xF7: "/", ord("$"): None, ord(","): None})
+    try:
+        expr = re.sub(r"\d+(?:\.\d+)?|\.\d+", name, expr.replace(" x ", " * "))
+        value = walk(ast.parse(expr.strip(), mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, IndexError, RecursionError):
+        return None
+    # a pathological product could outgrow what str() prints (4300 digits): no answer, not a crash
+    return value if max(abs(value.numerator), value.denominator).bit_length() < 10_000 else None
+
+
+def _stated_number(text: str) -> str | None:
+    """The first number in `text` or, when a calculation starts there, its result: what follows
+    the last "=" ("7 - 2 = 5" -> 5; "3 * 4 = 10 + 2" -> 12), or an unambiguous bare expression
+    ("12 + 6" -> 18, but "5-7" -> 5). The calculation stops at the end of its line and at the
+    first word or punctuation, so "12, since 3*4=12" is 12 and "5. 3 + 2 = 5" is 5."""
+    text = re.sub(r"\\div(?![a-zA-Z])", " / ", text).replace("\\approx", "\u2248")
+    m = _NUM_RE.search(text)
+    if m is None:
+        return None
+    calc = _CALC_RE.match(text, len(text[: m.start()].rstrip("(")))  # "(3 + 4) * 2" from its "("
+    if calc:
+        *steps, result = re.split(r"[=\u2248]", calc.group())
+        value = None if not steps and _AMBIGUOUS_BARE.search(result) else _arith(result)
+        if value is not None:
+            return _fraction_str(value)
+        if steps:  # a result that does not parse alone ("14)"): its first number
+            nums = _numbers_in(result)
+            return nums[0] if nums else None
+    return _fraction_str(_token_value(m))
+
+
+# --------------------------------------------------------------------------- run-on questions
+
+# A new question turn: a "Question:", "Q:", "Problem:", "User:" or "Human:" line (markdown "**" or
+# "#" allowed), or a chat template's user turn (ChatML, Llama 3, Gemma, Phi-3, DeepSeek, [INST]).
+_RUN_ON = re.compile(
+    r"\n[ \t#*]*(?:Question|Q|Problem|User|USER|Human|HUMAN)[ \t*]*:"
+    r"|<\|im_start\|>[ \t]*user|<\|start_header_id\|>[ \t]*user|<start_of_turn>[ \t]*user"
+    r"|<\|user\|>|<\uff5cUser\uff5c>|\[INST\]"
+)
+
+
+def cut_run_on(text: str, extra_markers: Iterable[str] = ()) -> str:
+    """`text` cut before the first new question turn that follows some text of the model's own, so
+    an answer the model gives to a question it asked itself is never read ("... no.\\nQuestion:
+    Is ...?\\nAnswer: yes" -> "... no."). A turn at the very start (a model that restates the
+    question first) is kept: the answer comes after it. `extra_markers` are literal strings that
+    also start a new turn (e.g. lm-eval's stop strings)."""
+    pattern = _RUN_ON
+    if extra_markers:
+        pattern = re.compile("|".join([_RUN_ON.pattern, *map(re.escape, extra_markers)]))
+    cut = next((m.start() for m in pattern.finditer(text) if text[: m.start()].strip()), len(text))
+    return text[:cut]
 
 
 # --------------------------------------------------------------------------- markers
@@ -268,9 +368,7 @@ def _from_marker(
         plain = _latex_to_plain(content).strip()
         if strict:
             return normalize_number(plain) if _BARE_NUM_RE.fullmatch(plain) else None
-        plain = plain.rsplit("=", 1)[-1]  # "3 * 4 = 12" -> "12"
-        nums = _numbers_in(plain)
-        return nums[0] if nums else None
+        return _stated_number(plain.rsplit("=", 1)[-1])  # "x = 3 * 4 = 12" -> "12"
     if family == "choice":
         if strict:
             c = _latex_to_plain(content).strip()
@@ -287,8 +385,7 @@ def _from_marker(
 def _from_phrase(tail: str, family: str, letters: str, options: list[str] | None) -> str | None:
     """The answer right after an answer phrase, or None."""
     if family == "numeric":
-        nums = _numbers_in(_latex_to_plain(tail))
-        return nums[0] if nums else None
+        return _stated_number(_latex_to_plain(tail))
     if family == "choice":
         letter = _letter_after_phrase(tail, letters)
         if letter is None and options:
@@ -342,6 +439,7 @@ def extract_answer(
     text = str(completion)
     if mode == "reference":
         return _reference(text, family)
+    text = cut_run_on(text)
     letters = _letters(options)
     strict = mode == "strict"
     boxes, hashes = _boxed_spans(text), _hash_spans(text)

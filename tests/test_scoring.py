@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from softcot.scoring import (
+    cut_run_on,
     extract_answer,
     find_boxed,
     is_correct,
@@ -85,7 +86,7 @@ NUMERIC = [
     ("#### -12", "-12", "12", "-12"),
     ("#### 7 apples", "7", "7", None),
     ("Answer: 42", "42", "42", None),
-    ("The answer is 12 + 6 = 18.", "12", "18", None),  # first number after the phrase
+    ("The answer is 12 + 6 = 18.", "18", "18", None),  # a stated calculation gives its result
     ("I ate 3/4 of the pie.", "0.75", "4", None),
     ("On 12/25/1937 it snowed.", None, "1937", None),  # dates are not numbers
     ("The answer is \\boxed{}. Then 7.", "7", "7", None),  # empty box falls through
@@ -264,9 +265,7 @@ def test_score():
 # large numbers in LaTeX with {,} \, \! or a thin space between digit groups.
 
 
-@pytest.mark.parametrize(
-    "completion,default,strict",
-    [
+THOUSANDS = [
         (r"The answer is \boxed{1{,}234}.", "1234", "1234"),
         (r"\boxed{12{,}345{,}678}", "12345678", "12345678"),
         (r"\boxed{-1{,}234.5}", "-1234.5", "-1234.5"),
@@ -282,8 +281,10 @@ def test_score():
         (r"\boxed{3{,}5}", "3", None),
         ("The answer is 1 234.", "1", None),
         (r"\boxed{1\,23}", "123", "123"),
-    ],
-)
+]
+
+
+@pytest.mark.parametrize("completion,default,strict", THOUSANDS)
 def test_latex_thousands_separators(completion, default, strict):
     assert extract_answer(completion, "gsm8k") == default
     assert extract_answer(completion, "gsm8k", "strict") == strict
@@ -292,3 +293,129 @@ def test_latex_thousands_separators(completion, default, strict):
 def test_latex_thousands_in_gold_and_comparison():
     assert normalize_number("1{,}234") == "1234" and normalize_number("1\u2009234") == "1234"
     assert is_correct(extract_answer(r"\boxed{5{,}000}", "gsm8k"), "5,000", "gsm8k")
+
+
+# --------------------------------------------------------------------------- stated calculations
+# An answer stated as a calculation takes its result: what follows the last "=", or an
+# unambiguous bare expression worked out exactly. Only a calculation that starts at the answer's
+# first number counts, and it ends at the end of its line, at a word or at punctuation.
+
+CALCULATIONS = [
+    # completion, default, strict
+    ("The answer is 7 - 2 = 5", "5", None),
+    ("The answer is 3 * 4 = 12 apples.", "12", None),
+    ("answer: 12 + 6 = 18.", "18", None),
+    ("The answer is 7 - 2 = 5. So she has 5 left.", "5", None),
+    (r"The answer is $3 \times 4 = \$12$", "12", None),
+    (r"The answer is \(3 \cdot 4 = 12\).", "12", None),
+    ("The answer is 3 * 4 = 10 + 2 = 12.", "12", None),  # a chain: its last step
+    ("The answer is = 10 + 2 = 12", "12", None),
+    ("The answer is 1,000 + 234 = 1,234 dollars.", "1234", None),
+    ("The answer is 2.5 * 4 = 10.0", "10", None),
+    ("The answer is 7 \u2212 2 = 5", "5", None),  # Unicode minus
+    ("The answer is 3 \u00d7 4 = 12", "12", None),
+    ("The answer is 3 x 4 = 12", "12", None),
+    ("The answer is 1/3 + 1/6 = 1/2", "0.5", None),
+    ("The answer is (3 + 4) * 2 = 14.", "14", None),
+    ("The answer is -3 - 2 = -5.", "-5", None),
+    ("The answer is x = 7 - 2 = 5.", "5", None),
+    ("The answer is that she has 3 * 4 = 12 apples.", "12", None),
+    ("The answer is 10. Wait, 3*4 = 12, so the answer is 12.", "12", None),  # self-correction
+    # a bare expression (no "=") is worked out when it cannot be a range, a score or a size
+    ("The answer is 12 + 6.", "18", None),
+    ("The answer is (3 + 4) * 2.", "14", None),
+    (r"The answer is 12 \div 4.", "3", None),
+    ("The answer is 12 / 4 = 3.", "3", None),
+    ("The answer is 0.1 + 0.2", "0.3", None),  # exact: no float rounding
+    ("The answer is 5-7 days.", "5", None),  # a range, not 5 - 7
+    ("The answer is 4 x 3 feet.", "4", None),  # a size, not a product
+    ("The answer is 10 / 0.", "10", None),  # no value: the first number, as before
+    # markers: the last "=" of the content, and the same bare-expression rule
+    ("#### 7 - 2 = 5", "5", None),
+    (r"\boxed{7-2=5}", "5", None),
+    (r"\boxed{12 + 6}", "18", None),
+    (r"\boxed{5-7}", "5", None),
+    (r"\boxed{12 \div 4}", "3", None),  # strict reads bare numbers only
+    (r"\boxed{\pi r^2 \approx 28.27}", "28.27", None),
+    # not a calculation that states the answer: unchanged
+    ("the answer is -3", "-3", None),
+    ("The answer is 5. 3 + 2 = 5 checks it.", "5", None),
+    ("The answer is 5. 3 + 4 = 7 is wrong.", "5", None),
+    ("the answer is 12, since 3*4=12", "12", None),
+    ("The answer is 12, since 3*4=13", "12", None),  # the stated answer stays, even if a check disagrees
+    ("The answer is 12\n+ 6 = 18 more would be wrong", "12", None),  # a calculation stays on its line
+    ("The answer is 3/4 of the cake.", "0.75", None),
+    ("The answer is 12/25/1937.", None, None),  # a date is not 12 / 25 / 1937
+    ("The answer is 1,234.", "1234", None),
+    ("The answer is 2.5 hours.", "2.5", None),
+    ("The answer is 2012-2015.", "2012", None),
+    ("Janet sells 16 - 3 - 4 = 9 eggs.\n#### 9", "9", "9"),
+    ("#### 18", "18", "18"),
+]
+
+
+@pytest.mark.parametrize("completion, default, strict", CALCULATIONS)
+def test_stated_calculations(completion, default, strict):
+    assert extract_answer(completion, "gsm8k") == default
+    assert extract_answer(completion, "gsm8k", "strict") == strict
+
+
+def test_pathological_calculations_do_not_crash():
+    assert extract_answer("The answer is " + "1 + " * 20000 + "1", "gsm8k") == "1"  # too deep: first number
+    assert extract_answer("The answer is " + "(" * 3000 + "1", "gsm8k") == "1"
+    assert extract_answer("The answer is " + " * ".join(["9" * 1000] * 6), "gsm8k") == "9" * 1000  # too big
+
+
+# --------------------------------------------------------------------------- run-on questions
+# A completion that runs on into a question of its own is cut before it (default and strict modes);
+# the reference mode keeps the reference code's loose rules and reads the whole text.
+
+RUN_ON = [
+    # completion, task, default, strict, reference
+    ("The answer is no.\nQuestion: Is the sky green?\nAnswer: yes", "strategyqa", "no", None, "yes"),
+    ("So no.\n\nQ: Can fish fly?\nA: yes", "strategyqa", "no", None, "yes"),
+    ("\\boxed{no}\nHuman: Is water wet?\nAssistant: \\boxed{yes}", "strategyqa", "no", "no", "yes"),
+    ("\\boxed{yes}\nUSER: next one\nASSISTANT: \\boxed{no}", "strategyqa", "yes", "yes", "no"),
+    ("The answer is 7.\nQuestion: Tom has 3 apples...\nAnswer: The answer is 9.", "gsm8k", "7", None, "9"),
+    ("3 + 4 = 7.\n#### 7\n\nProblem: Sam has 2 pens.\n#### 2", "gsm8k", "7", "7", "2"),
+    ("The answer is \\boxed{7}.<|im_end|>\n<|im_start|>user\nSolve: \\boxed{9}", "gsm8k", "7", "7", "9"),
+    ("\\boxed{7}<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n#### 9", "gsm8k", "7", "7", "9"),
+    ("\\boxed{7}<end_of_turn>\n<start_of_turn>user\n\\boxed{9}", "gsm8k", "7", "7", "9"),
+    ("\\boxed{7}</s>[INST] And 4 + 5? [/INST] \\boxed{9}", "gsm8k", "7", "7", "9"),
+    ("\\boxed{7}<|end|>\n<|user|>\n\\boxed{9}", "gsm8k", "7", "7", "9"),
+    ("The answer is (B).\n**Question:** Which is larger?\nThe answer is (C).", "aqua", "B", None, "C"),
+    ("The answer is \\boxed{B}.\n### Question: next\n\\boxed{C}", "aqua", "B", "B", "C"),
+    # a question turn at the very start (the model restates the question) is kept: the answer follows
+    ("Question: Is X true?\nAnswer: yes\nQuestion: Is Y true?\nAnswer: no", "strategyqa", "yes", None, "no"),
+    ("\n  Question: 3 + 4?\nThe answer is 7.", "gsm8k", "7", None, "7"),
+    # not a new turn: the words inside a line, or "Answer:" / "Assistant:" lines
+    ("The question: is it 5? Yes, the answer is 5.", "gsm8k", "5", None, "5"),
+    ("Q is 4, so the answer is 8.", "gsm8k", "8", None, "8"),
+    ("Let me check.\nAnswer: 12", "gsm8k", "12", None, "12"),
+    # self-correction within the model's own answer still takes its last answer
+    ("The answer is yes. Wait, penguins cannot fly, so the answer is no.", "strategyqa", "no", None, "no"),
+    ("\\boxed{A}. Hmm, recheck: \\boxed{D}.\nQuestion: next?\n\\boxed{E}", "aqua", "D", "D", "E"),
+]
+
+
+@pytest.mark.parametrize("completion, task, default, strict, reference", RUN_ON)
+def test_run_on_questions(completion, task, default, strict, reference):
+    assert extract_answer(completion, task) == default
+    assert extract_answer(completion, task, "strict") == strict
+    assert extract_answer(completion, task, "reference") == reference
+
+
+def test_cut_run_on():
+    assert cut_run_on("The answer is no.\nQuestion: Is ...?\nAnswer: yes") == "The answer is no."
+    assert cut_run_on("Question: first?\nyes\nQuestion: second?") == "Question: first?\nyes"
+    assert cut_run_on("no run-on here") == "no run-on here"
+    assert cut_run_on("") == ""
+    # extra markers (e.g. lm-eval's stop strings) are literal, and also need some text before them
+    assert cut_run_on("5\n\nNext:\n6", extra_markers=["Next:"]) == "5\n\n"
+    assert cut_run_on("Next: 5 Next: 6", extra_markers=["Next:"]) == "Next: 5 "
+    assert cut_run_on("a.b*c", extra_markers=[".*"]) == "a.b*c"  # not a regex
+
+
+def test_run_on_cut_keeps_the_stored_completion():
+    text = "The answer is 7.\nQuestion: more?\nAnswer: 9"
+    assert extract_answer(text, "gsm8k") == "7" and text.endswith("Answer: 9")

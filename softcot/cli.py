@@ -15,7 +15,9 @@ the config module load before a command runs, so `--help` is instant.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import errno
 import json
 import logging
 import sys
@@ -97,6 +99,15 @@ def preset_of(args: argparse.Namespace) -> dict[str, Any]:
     return load_yaml_preset(args.preset) if getattr(args, "preset", None) else {}
 
 
+def hold_output(args: argparse.Namespace, folder: str | Path, flag: str = "--output-dir") -> None:
+    """Hold the command's output folder until the command ends, or refuse at once (one line naming
+    the live run holding it: softcot.lock). Called after the folder checks, before any model loads."""
+    from softcot.lock import output_lock
+
+    locks = getattr(args, "locks", None)
+    (locks or contextlib.ExitStack()).enter_context(output_lock(folder, flag))  # no stack: held till exit
+
+
 def examples_from_questions(questions: list[str], task: str):
     from softcot.data import Example
 
@@ -136,6 +147,8 @@ def run_train(args: argparse.Namespace) -> int:
 
     tcfg = applied_config(method_class(mcfg.method), mcfg, tcfg)  # the init a run records (and resumes as)
     # every input is read and checked before the (slow) model loading
+    check_output_dir(tcfg.output_dir)
+    hold_output(args, tcfg.output_dir)  # before its resume state is read: a live run may be writing it
     check_train_output(tcfg)
     check_tracker(tcfg)
     from softcot.methods import build_method, method_class
@@ -245,6 +258,8 @@ def run_eval(args: argparse.Namespace) -> int:
     if not ecfg.data_file:
         raise ConfigError("--data-file is required (an evaluation file of the task's native format)")
     check_device(args.device)
+    check_output_dir(ecfg.output_dir)
+    hold_output(args, ecfg.output_dir)  # before its predictions are read: a live run may be appending
     check_eval_output(ecfg.output_dir)
     examples = load_examples(ecfg.task, ecfg.data_file, split=ecfg.split, limit=ecfg.limit or None)
     from softcot.evaluate import evaluate
@@ -289,6 +304,7 @@ def run_demo(args: argparse.Namespace) -> int:
     cfg = dataclass_from(DemoConfig, args, preset_of(args), "demo")
     check_device(args.device)
     check_demo(cfg)
+    hold_output(args, cfg.sized().output_dir)  # the whole demo folder; its own train/eval steps take no lock
     demo(cfg, device_for(args.device))
     return 0
 
@@ -393,11 +409,14 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="[softcot] %(message)s",
                         stream=sys.stderr)
     try:
-        if args.command not in NO_DEVICE_FLAGS:
-            args.device = resolve_device_args(args)
-        return COMMANDS[args.command][2](args)
+        with contextlib.ExitStack() as args.locks:  # output folders held (hold_output) until the command ends
+            if args.command not in NO_DEVICE_FLAGS:
+                args.device = resolve_device_args(args)
+            return COMMANDS[args.command][2](args)
     except (SoftCoTError, ValueError, OSError) as e:  # DataError is a ValueError; files: OSError
         msg = " ".join(str(e).split()) or type(e).__name__
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):  # a write not reported as DiskFull
+            msg = f"no space left on device while writing {e.filename or 'a file'}; free space and rerun the same command"
         print(f"softcot: error: {msg}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,6 +7,7 @@
 
 Before lm-eval takes over, `--model softcot`'s model_args are checked (names, values, the
 checkpoint or model folders) without loading a model, and argparse errors come back as one line.
+--output_path is held for the run (softcot.lock): a second run into it is refused at once.
 lm-eval then resolves --tasks (an unknown task fails here, still before any model loads) and runs.
 """
 from __future__ import annotations
@@ -54,6 +55,29 @@ def run(argv: list[str]) -> int:
     args = cli._parser.parse_args(argv)
     if args.command == "run" and args.model == MODEL_NAME:
         check_softcot_run(args)
+    with output_lock_of(args):
+        _run(args)
+    return 0
+
+
+def output_lock_of(args: argparse.Namespace):
+    """lm-eval's --output_path (a folder, or a .json file whose folder is used), held for the run
+    (softcot.lock); nothing to hold without one."""
+    import contextlib
+    from pathlib import Path
+
+    from softcot.checks import check_output_dir
+    from softcot.lock import output_lock
+
+    if getattr(args, "command", None) != "run" or not getattr(args, "output_path", None):
+        return contextlib.nullcontext()
+    out = Path(args.output_path)
+    folder = out.parent if out.suffix == ".json" else out
+    check_output_dir(folder, "--output_path")
+    return output_lock(folder, "--output_path")
+
+
+def _run(args: argparse.Namespace) -> None:
     try:
         args.func(args)
     except ValueError as e:
@@ -63,4 +87,3 @@ def run(argv: list[str]) -> int:
             raise ConfigError(f"--tasks {missing}: no such lm-eval task or group; `softcot lm-eval ls tasks` lists "
                               "them (--include_path DIR adds your own task YAMLs)") from None
         raise
-    return 0

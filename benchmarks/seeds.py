@@ -36,6 +36,13 @@ VARIANTS: dict[str, dict] = {
     "lr3e-3": {"train": {"lr": 3e-3}},  # the bridge with the old recipe's learning rate
     "old-n32": {"train": {"projection_init": "random", "lr": 3e-3, "train_n_thoughts": 32}},
     "old-nmix": {"train": {"projection_init": "random", "lr": 3e-3, "train_n_mix": "1-32"}},
+    # shorter schedules from the bridge (the first K training questions, one epoch of K / 32 steps)
+    "q640": {"train": {"limit": 640}},
+    "q1024": {"train": {"limit": 1024}},
+    "q1536": {"train": {"limit": 1536}},
+    "full": {"train": {"limit": 0}},
+    "q640-markers": {"train": {"limit": 640}, "model": {"thought_block": "markers"}},  # no hint sentence
+    "q640-slots": {"train": {"limit": 640}, "model": {"thought_block": "slots"}},  # the slots alone  # the whole train split (6,000 questions, 188 steps)
 }
 
 
@@ -77,7 +84,7 @@ def run_one(models, world, variant: str, seed: int, out: Path) -> dict:
     ov = VARIANTS[variant]
     mcfg = dataclasses.replace(mcfg, **ov.get("model", {}))
     tcfg = dataclasses.replace(tcfg, **ov.get("train", {}))
-    train_ex = load_examples("miniworld", world["train"])
+    train_ex = load_examples("miniworld", world["train"], limit=tcfg.limit or None)  # as `softcot train` reads it
     dev_ex = load_examples("miniworld", world["dev"])
     test_ex = load_examples("miniworld", world["test"])
     t0 = time.time()

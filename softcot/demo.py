@@ -141,65 +141,124 @@ def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method, seed: 
                    bf16=bf16, seed=seed, eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
 
 
+class Clock:
+    """What the demo is doing and how long each part took: one log line per finished part, and
+    the list for demo.json (the parts add up to the wall time, less report writing)."""
+
+    def __init__(self) -> None:
+        self.t0, self.parts = time.time(), []
+
+    def elapsed(self) -> str:
+        s = int(time.time() - self.t0)
+        return f"{s // 60}:{s % 60:02d}"
+
+    def part(self, what: str):
+        import contextlib
+
+        from softcot.utils import log
+
+        @contextlib.contextmanager
+        def timed():
+            t = time.time()
+            log.info("[demo %s] %s ...", self.elapsed(), what)
+            yield
+            self.parts.append({"part": what, "seconds": round(time.time() - t, 1)})
+            log.info("[demo %s] %s: %.1f s", self.elapsed(), what, time.time() - t)
+
+        return timed()
+
+
+def job_order(names: list[str], trains: dict[str, bool], train_seeds: list[int]) -> list[tuple[str, int | None]]:
+    """(method, training seed) in the order the demo runs them: zero-shot CoT and SoftCoT's first
+    training seed come first (the first comparison prints within minutes), then every other method
+    and seed. Untrained methods run once (training seed None)."""
+    jobs = [(n, t) for n in names for t in (train_seeds if trains[n] else [None])]
+    first = [j for j in (("zero-shot-cot", None), ("softcot", train_seeds[0])) if j in jobs]
+    return first + [j for j in jobs if j not in first]
+
+
 def run_demo(cfg: DemoConfig, device: str = "auto") -> dict:
+    from softcot.assistant import ThoughtCache
     from softcot.data import load_examples
     from softcot.evaluate import evaluate
     from softcot.frozen import load_frozen_lm
-    from softcot.methods import build_method
+    from softcot.methods import build_method, method_class
     from softcot.train import train
     from softcot.utils import log, seed_everything, write_json
 
-    t_start = time.time()
+    clock = Clock()
     cfg = cfg.sized()
     out = Path(cfg.output_dir)
     world = resolve_world(cfg)
     # ---- setup: data and the frozen LMs, loaded once --------------------------------------------
+    # the data first: a bad file fails in one line before anything is logged or loaded
     train_ex = load_examples(cfg.task, world["train"], limit=cfg.limit_train or None)
     dev_ex = load_examples(cfg.task, world["dev"], limit=cfg.limit_dev or None) if world["dev"] else None
     test_ex = load_examples(cfg.task, world["test"], limit=cfg.limit_test or None)
-    models = {"llm": load_frozen_lm(world["llm"], cfg.dtype, device)}
-    if world["assistant"]:
-        models["assistant"] = load_frozen_lm(world["assistant"], cfg.dtype, device)
+    with clock.part("setup: load the frozen LMs"):
+        models = {"llm": load_frozen_lm(world["llm"], cfg.dtype, device)}
+        if world["assistant"]:
+            models["assistant"] = load_frozen_lm(world["assistant"], cfg.dtype, device)
     dec = DecodingConfig(do_sample=True, temperature=cfg.temperature, max_new_tokens=cfg.max_new_tokens)
     seeds, train_seeds = parse_seeds(cfg.seeds), parse_seeds(cfg.train_seeds)
     if cfg.quick:
         log.info("--quick: one training seed (%d); without --quick the demo trains every one of --train-seeds",
                  train_seeds[0])
+    log.info("demo: %d training questions (%d optimizer steps per training run), %d test questions x %d sampling "
+             "seeds, training seeds %s", len(train_ex), cfg.epochs * -(-len(train_ex) // cfg.batch_size), len(test_ex),
+             len(seeds), cfg.train_seeds)
     runs: dict[str, dict[int | None, Path]] = {}  # method -> {training seed (None: nothing trained): run folder}
     results: dict[str, dict[int | None, dict]] = {}
-    first: dict[str, object] = {}  # each method as built (trained with the first training seed)
+    first: dict[str, object] = {}  # each method as built with the first training seed
+    first_look_s = None  # when zero-shot CoT vs SoftCoT (first training seed) was printed
+    caches: dict[str, ThoughtCache] = {}  # method -> the assistant's thoughts, shared by its training seeds
+    names = cfg.method_list()
     # ---- train + evaluate every method: trainable ones once per training seed -------------------
-    for name in cfg.method_list():
-        for tseed in train_seeds:
-            seed_everything(tseed)  # the trainable part's init follows the training seed (as `softcot train --seed`)
-            method = build_method(method_config(name, cfg, world), models=models)
-            run = out / name / f"train-seed-{tseed}" if method.trains else out / name
-            if method.trains:
-                train(method, train_config(cfg, run / "ckpt", len(train_ex), method, tseed), train_ex, dev_ex)
-            ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run / "eval"), seeds=seeds,
-                              batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
-            key = tseed if method.trains else None
-            results.setdefault(name, {})[key] = evaluate(method, test_ex, ecfg, dec)
-            runs.setdefault(name, {})[key] = run
-            first.setdefault(name, method)
-            if not method.trains:
-                break
+    for name, tseed in job_order(names, {n: bool(method_class(n).trains_what) for n in names}, train_seeds):
+        seed_everything(tseed if tseed is not None else train_seeds[0])  # the init follows the training seed
+        method = build_method(method_config(name, cfg, world), models=models)
+        run = out / name / f"train-seed-{tseed}" if method.trains else out / name
+        label = f"{name}" + (f", training seed {tseed}" if method.trains else "")
+        if method.trains:
+            if method.cacheable_thoughts:
+                caches.setdefault(name, ThoughtCache(method.assistant))
+            with clock.part(f"train {label}"):
+                train(method, train_config(cfg, run / "ckpt", len(train_ex), method, tseed), train_ex, dev_ex,
+                      thought_cache=caches.get(name))
+        ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run / "eval"), seeds=seeds,
+                          batch_size=cfg.eval_batch_size, limit=cfg.limit_test)
+        with clock.part(f"evaluate {label}"):
+            results.setdefault(name, {})[tseed] = evaluate(method, test_ex, ecfg, dec)
+        runs.setdefault(name, {})[tseed] = run
+        first.setdefault(name, method)
+        if name == "softcot" and "zero-shot-cot" in results and len(results["softcot"]) == 1:
+            zs, sc = results["zero-shot-cot"][None], results["softcot"][tseed]
+            first_look_s = round(time.time() - clock.t0, 1)
+            print(f"[demo {clock.elapsed()}] first look: zero-shot CoT {zs['accuracy_mean']:.2f} +- "
+                  f"{zs['accuracy_std']:.2f} vs SoftCoT {sc['accuracy_mean']:.2f} +- {sc['accuracy_std']:.2f} "
+                  f"(training seed {tseed}; {sc['n_examples']} test questions, {len(seeds)} sampling seeds); "
+                  "the other methods and training seeds follow", flush=True)
     # ---- SoftCoT accuracy vs the number of soft thoughts (first training seed, first seed) -------
     sweep = {}
     if "softcot" in first:
         run0 = runs["softcot"][train_seeds[0]]
-        for n in [int(x) for x in cfg.n_sweep.split(",") if x.strip()]:
-            if n == cfg.n_thoughts:  # already evaluated above: reuse its first seed
-                sweep[n] = next(iter(results["softcot"][train_seeds[0]]["per_seed"].values()))["accuracy"]
-                continue
-            ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run0 / f"n{n}"),
-                              seeds=seeds[:1], batch_size=cfg.eval_batch_size, limit=cfg.limit_test, n_thoughts=n)
-            sweep[n] = evaluate(first["softcot"], test_ex, ecfg, dec)["accuracy_mean"]
+        with clock.part("SoftCoT accuracy vs N"):
+            for n in [int(x) for x in cfg.n_sweep.split(",") if x.strip()]:
+                if n == cfg.n_thoughts:  # already evaluated above: reuse its first seed
+                    sweep[n] = next(iter(results["softcot"][train_seeds[0]]["per_seed"].values()))["accuracy"]
+                    continue
+                ecfg = EvalConfig(task=cfg.task, data_file=world["test"], output_dir=str(run0 / f"n{n}"),
+                                  seeds=seeds[:1], batch_size=cfg.eval_batch_size, limit=cfg.limit_test, n_thoughts=n)
+                sweep[n] = evaluate(first["softcot"], test_ex, ecfg, dec)["accuracy_mean"]
+    results = {n: results[n] for n in names if n in results}  # the table in --methods order
     summary = summarize(cfg, out, results, runs, sweep)
-    summary["wall_time_s"] = round(time.time() - t_start, 1)
+    summary["wall_time_s"] = round(time.time() - clock.t0, 1)
+    summary["timings"], summary["first_look_s"] = clock.parts, first_look_s
     write_json(out / "demo.json", summary)
     print(summary["markdown"])
-    log.info("demo report: %s (%s s)", out / "demo.md", summary["wall_time_s"])
+    print("\nwhere the time went: " + "; ".join(f"{p['part']} {p['seconds']:.0f} s" for p in clock.parts))
+    print(f"\ndemo finished in {clock.elapsed()} (m:ss): {out / 'demo.md'}, {out / 'demo.json'}; plots: "
+          + ", ".join(str(out / p) for p in summary["plots"]), flush=True)
     return summary
 
 

@@ -128,9 +128,12 @@ def train(
     train_examples: list,
     dev_examples: list | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    thought_cache: ThoughtCache | None = None,
 ) -> dict:
     """Train `method.trainable` through all its phases and return the summary (per phase too).
-    `on_step(step, loss)` is a test hook.
+    `on_step(step, loss)` is a test hook. `thought_cache` lends this run a cache of the frozen
+    assistant's thoughts that other runs of the same assistant share (the demo's training seeds:
+    the thoughts depend on the question, never on the seed); by default the run owns a fresh one.
 
     Under `accelerate launch` (K processes) the global batch of an optimizer step is still
     batch_size x grad_accum examples: its grad_accum micro-batches are shared out over the
@@ -145,7 +148,9 @@ def train(
     if dev_examples is None:
         train_examples, dev_examples = split_dev(train_examples, cfg)
     # filled by train_phase only when there are steps to run (a finished run resumes for nothing)
-    cache = ThoughtCache(method.assistant) if cfg.cache_thoughts and method.cacheable_thoughts else None
+    cache = None
+    if cfg.cache_thoughts and method.cacheable_thoughts:
+        cache = thought_cache if thought_cache is not None else ThoughtCache(method.assistant)
     phases = method.training_phases()
     if len(phases) == 1:
         return train_phase(method, cfg, train_examples, dev_examples, cache, on_step)

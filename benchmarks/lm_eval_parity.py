@@ -11,7 +11,17 @@ the three and every disagreement, grouped by kind.
                                                               # another model: any model_args, here the
                                                               # demo's SoftCoT (`softcot demo`, training seed 42)
 
-Needs the lm-eval extra. Writes OUT/parity.json and OUT/parity.md (default runs/lm_eval_parity).
+    python benchmarks/lm_eval_parity.py --vs-hf               # lm-eval's own `hf` model against `softcot`
+                                                              # with prompt=task, on GSM8K's own prompt,
+                                                              # without and with --apply_chat_template
+
+--vs-hf runs lm-eval's gsm8k.yaml unchanged ("Question: ...\nAnswer:", `--num-fewshot` examples from
+the same file) with `--model hf --model_args pretrained=LLM` and with `--model softcot --model_args
+method=zero-shot-cot,llm=LLM,prompt=task`, greedy, and counts identical completions and compares
+the metrics, once with the raw context and once with --apply_chat_template --fewshot_as_multiturn.
+
+Needs the lm-eval extra. Writes OUT/parity.json and OUT/parity.md (default runs/lm_eval_parity),
+or OUT/vs_hf.json and OUT/vs_hf.md.
 """
 from __future__ import annotations
 
@@ -93,6 +103,57 @@ def score_file(name: str, data: Path, model_args: str, out: Path, max_gen_toks: 
     return summary
 
 
+def vs_hf(name: str, data: Path, llm: str, out: Path, num_fewshot: int, batch_size: int, limit: int | None) -> dict:
+    """lm-eval's hf model vs softcot's prompt=task on gsm8k.yaml's own prompt, both chat settings."""
+    import lm_eval
+    import torch
+    from lm_eval.tasks import TaskManager
+
+    from softcot.harness import register
+    from softcot.harness.tasks import write_local_task
+
+    register()
+    tasks, task = out / "tasks", f"vs_hf_{name}"
+    write_local_task(tasks, task, "gsm8k/gsm8k.yaml", {"test": data, "train": data})
+    tm = TaskManager(include_path=str(tasks), include_defaults=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    report = {}
+    for chat in (False, True):
+        res = {}
+        for model, margs in (("hf", f"pretrained={llm}"), ("softcot", f"method=zero-shot-cot,llm={llm},prompt=task")):
+            res[model] = lm_eval.simple_evaluate(
+                model=model, model_args=margs, tasks=[task], task_manager=tm, num_fewshot=num_fewshot,
+                apply_chat_template=chat, fewshot_as_multiturn=chat and num_fewshot > 0, log_samples=True,
+                bootstrap_iters=0, batch_size=batch_size, device=device, limit=limit)
+        comps = {m: {s["doc_id"]: s["resps"][0][0] for s in r["samples"][task]} for m, r in res.items()}
+        metrics = {m: {k: float(v) for k, v in r["results"][task].items() if k.startswith("exact_match,")}
+                   for m, r in res.items()}
+        report["apply_chat_template" if chat else "raw context"] = {
+            "n": len(comps["hf"]), "identical": sum(comps["hf"][d] == comps["softcot"].get(d) for d in comps["hf"]),
+            "metrics": metrics, "first_difference": next(({"doc_id": d, "hf": c, "softcot": comps["softcot"].get(d)}
+                                                          for d, c in comps["hf"].items() if c != comps["softcot"].get(d)), None)}
+    return report
+
+
+def main_vs_hf(args, out: Path) -> None:
+    llm = args.llm or str(LLM_DIR)
+    report = {name: vs_hf(name, path, llm, out, args.num_fewshot, args.batch_size, args.limit)
+              for name, path in (("miniworld_test", DATA_DIR / "test.jsonl"), ("gsm8k_fixture", FIXTURE))}
+    lines = [f"lm-eval's hf vs softcot prompt=task (method=zero-shot-cot), llm={llm}, num_fewshot={args.num_fewshot}",
+             "| data | setting | n | identical completions | hf strict / flexible | softcot strict / flexible |",
+             "|---|---|---|---|---|---|"]
+    for name, r in report.items():
+        for setting, x in r.items():
+            h, s = x["metrics"]["hf"], x["metrics"]["softcot"]
+            lines.append(f"| {name} | {setting} | {x['n']} | {x['identical']} | "
+                         f"{100 * h['exact_match,strict-match']:.2f} / {100 * h['exact_match,flexible-extract']:.2f} | "
+                         f"{100 * s['exact_match,strict-match']:.2f} / {100 * s['exact_match,flexible-extract']:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    (out / "vs_hf.md").write_text(text + "\n")
+    (out / "vs_hf.json").write_text(json.dumps(report, indent=1, default=str))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model-args", default=f"method=zero-shot-cot,llm={LLM_DIR},task=miniworld",
@@ -100,9 +161,15 @@ def main() -> None:
     ap.add_argument("--max-gen-toks", type=int, default=256)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--out", default="runs/lm_eval_parity")
+    ap.add_argument("--vs-hf", action="store_true", help="compare with lm-eval's own hf model (prompt=task)")
+    ap.add_argument("--llm", default="", help="--vs-hf: the LLM (default: the mini LLM)")
+    ap.add_argument("--num-fewshot", type=int, default=0, help="--vs-hf: few-shot examples (default 0)")
+    ap.add_argument("--limit", type=int, default=None, help="--vs-hf: questions per file (default: all)")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.vs_hf:
+        return main_vs_hf(args, out)
     report = {name: score_file(name, path, args.model_args, out, args.max_gen_toks, args.batch_size)
               for name, path in (("miniworld_test", DATA_DIR / "test.jsonl"), ("gsm8k_fixture", FIXTURE))}
     lines = ["| data | n | softcot scorer | lm-eval strict-match | lm-eval flexible-extract |", "|---|---|---|---|---|"]

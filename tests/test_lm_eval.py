@@ -57,7 +57,8 @@ def model(**kw):
 
 def run(world, lm, tasks, **kw):
     kw.setdefault("num_fewshot", 0)
-    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=world["tm"], log_samples=True, gen_kwargs=GEN,
+    kw.setdefault("gen_kwargs", GEN)
+    return lm_eval.simple_evaluate(model=lm, tasks=tasks, task_manager=world["tm"], log_samples=True,
                                    bootstrap_iters=0, **kw)
 
 
@@ -143,9 +144,102 @@ def test_until_and_max_gen_toks_are_honoured(zs):
 
 def test_several_chains_vote_on_completions_cut_at_the_stop_strings(zs):
     """SoftCoT++'s chains: an answer after a stop string is not what lm-eval scores, so it gets no vote."""
-    chains = ["The answer is 9.", "So the answer is 3.\n\nQuestion: x? The answer is 9.", "So the answer is 3."]
+    chains = ["The answer is 9.", "So the answer is 3.\n\nOn second thought, the answer is 9.", "So the answer is 3."]
     assert zs._one_answer(chains, ["\n\n", "Question:"]) == "So the answer is 3."  # 9, 3, 3: uncut, 9, 9, 3
     assert zs._one_answer(chains, []) == "The answer is 9."
+
+
+# ---- prompt=task: lm-eval's own hf model, the same completions and scores ------------------------------
+@pytest.fixture(scope="module")
+def penalised_llm(tmp_path_factory):
+    """The mini LLM (its files linked) with a generation config that sets a repetition penalty (hf's
+    penalises the prompt's tokens too, as Qwen2.5-Instruct's 1.05 does) and no max_new_tokens."""
+    out = tmp_path_factory.mktemp("llm_rp")
+    for f in LLM_DIR.iterdir():
+        if f.name != "generation_config.json":
+            (out / f.name).symlink_to(f.resolve())
+    gc = json.loads((LLM_DIR / "generation_config.json").read_text())
+    gc.pop("max_new_tokens", None)
+    (out / "generation_config.json").write_text(json.dumps({**gc, "repetition_penalty": 1.3}))
+    return out
+
+
+@pytest.mark.parametrize("chat_template", [False, True], ids=["raw-context", "apply_chat_template"])
+def test_prompt_task_gives_lm_evals_hf_completions_and_scores(world, penalised_llm, chat_template):
+    """model_args method=zero-shot-cot,prompt=task is lm-eval's own `hf` model: the same greedy
+    completions and metrics (GSM8K, 1 few-shot example: raw text, or chat turns with
+    --apply_chat_template --fewshot_as_multiturn) and the same log-likelihoods (ARC)."""
+    from lm_eval.api.registry import get_model
+
+    extra = {"device": "cpu", "batch_size": 4}
+    hf = get_model("hf").create_from_arg_string(f"pretrained={penalised_llm}", extra)
+    sc = get_model("softcot").create_from_arg_string(f"method=zero-shot-cot,llm={penalised_llm},prompt=task", extra)
+    kw = dict(apply_chat_template=chat_template, fewshot_as_multiturn=chat_template, limit=6,
+              gen_kwargs={"max_gen_toks": 24})
+    theirs, mine = run(world, hf, ["gsm8k_fx"], num_fewshot=1, **kw), run(world, sc, ["gsm8k_fx"], num_fewshot=1, **kw)
+    a, b = responses(theirs, "gsm8k_fx"), responses(mine, "gsm8k_fx")
+    assert len(a) == 6 and a == b, [(a[i], b[i]) for i in a if a[i] != b[i]][:2]
+    assert mine["results"]["gsm8k_fx"] == theirs["results"]["gsm8k_fx"]
+    assert len({r[0] for r in a.values()}) > 1 and all(r[0] for r in a.values())  # real, different completions
+    ctx = [s for s in theirs["samples"]["gsm8k_fx"] if s["doc_id"] == 0][0]["arguments"][0][0]
+    assert ctx.startswith("<|begin_of_text|><|start_header_id|>") == chat_template  # the flag reached hf
+    # multiple choice: hf's log-likelihood of every choice, and its greedy flags
+    theirs, mine = run(world, hf, ["arc_fx"], **kw), run(world, sc, ["arc_fx"], **kw)
+    a, b = responses(theirs, "arc_fx"), responses(mine, "arc_fx")
+    assert [x[1] for d in a for x in a[d]] == [x[1] for d in a for x in b[d]]
+    assert [x[0] for d in a for x in b[d]] == pytest.approx([x[0] for d in a for x in a[d]], abs=1e-4)
+    assert mine["results"]["arc_fx"] == theirs["results"]["arc_fx"]
+    # a max_new_tokens in the generation config outranks max_gen_toks in hf (transformers' rule): here too
+    gc = sc.llm.model.generation_config
+    gc.max_new_tokens = 7
+    try:
+        assert sc._decoding({"max_gen_toks": 24})[0].max_new_tokens == 7
+    finally:
+        gc.max_new_tokens = None
+
+
+def test_prompt_task_puts_softcots_thought_block_after_lm_evals_text(soft_ckpt):
+    """A SoftCoT checkpoint with prompt=task: lm-eval's raw context (or its chat rendering), then the
+    thought block, its N slots filled; prompt=method keeps the trained prompt."""
+    from lm_eval.api.instance import Instance
+    from softcot.data import Example
+    from softcot.prompts import llm_message
+
+    lm = model(checkpoint=str(soft_ckpt), prompt="task", batch_size=2)
+    llm = lm.llm
+    raw = "Question: Ann has 3 crates of eggs with 4 eggs in each. How many eggs?\nAnswer:"
+    ex = Example("lm-eval/0", "miniworld", raw, "")
+    block = llm_message(ex, llm.slots(4), begin=llm.begin, end=llm.end, block=llm.block)[len(llm_message(ex, None)):]
+    assert block.count(llm.placeholder) == 4
+    for c in (chat.parse(raw), chat.parse(lm.apply_chat_template([{"role": "user", "content": raw}]))):
+        with chat.reading_as_hf(lm.method, {ex.id: c}):
+            (text,) = lm.method.prompt_texts([ex], 4)
+        expected = raw + block if not c.templated else \
+            llm.tok.apply_chat_template([{"role": "user", "content": raw + block}], tokenize=False, add_generation_prompt=True)
+        assert text == expected
+    trained = lm.method.prompt_texts([ex], 4)[0]  # prompt=method: softcot's instruction, the chat template
+    assert trained != raw + block and trained.startswith("<|begin_of_text|>") and "Question: Question: " in trained
+    # end to end through generate_until and loglikelihood (the slots found and filled)
+    (text,) = lm.generate_until([Instance("generate_until", {}, (raw, {"until": ["\n\n"], "max_gen_toks": 8}), 0)])
+    (lp, _), = lm.loglikelihood([Instance("loglikelihood", {}, (raw, " 12"), 0)])
+    assert isinstance(text, str) and lp < 0
+
+
+def test_hf_tokenization_of_a_context_is_lm_evals():
+    """chat.hf_encode is HFLM.tok_encode / tok_batch_encode (add_bos_token unset) for a tokenizer that adds
+    BOS itself: BOS before plain text, none before a text that starts with it (a chat template's)."""
+    from lm_eval.models.huggingface import HFLM
+    from tokenizers.processors import TemplateProcessing
+    from tests.tiny import llm_tokenizer
+
+    tok = llm_tokenizer()
+    tok._tokenizer.post_processor = TemplateProcessing(single="<|bos|> $A", special_tokens=[("<|bos|>", tok.bos_token_id)])
+    stub = type("Stub", (), {"tokenizer": tok, "add_bos_token": None, "backend": "causal",
+                             "prefix_token_id": tok.bos_token_id})()
+    for text in ("Question: 2+2?\nAnswer:", "<|bos|><|start|>user\nhi<|eot|>"):
+        ids = chat.hf_encode(tok, text)
+        assert ids == HFLM.tok_encode(stub, text) == HFLM.tok_batch_encode(stub, [text])[0][0].tolist()
+        assert ids.count(tok.bos_token_id) == 1 and ids[0] == tok.bos_token_id
 
 
 # ---- loglikelihood: multiple choice -------------------------------------------------------------------
@@ -208,16 +302,23 @@ def test_apply_chat_template_and_fewshot_as_multiturn_render_through_the_method(
 
     def rendered(ctx, prompt="method"):
         c = chat.parse(ctx)
-        with chat.rendering(zs.method, c.frame, prompt):
-            return zs.method.prompt_texts([Example("x", "gsm8k", c.question, "")], 0)[0]
+        ex = Example("lm-eval/0", "gsm8k", c.question, "")
+        with chat.rendering(zs.method, c.frame) if prompt == "method" else chat.reading_as_hf(zs.method, {ex.id: c}):
+            return zs.method.prompt_texts([ex], 0)[0]
 
     assert rendered(one) == own  # one user message: exactly softcot's own prompt
     multi = rendered(few)
     assert multi.endswith(own[own.index("Solve"):])  # the method's own message is the last turn
     assert multi.index("Be brief.") < multi.index("Q1?") < multi.index("A1.") < multi.index("Solve the problem")
     assert multi.count("<|start_header_id|>assistant") == 2  # the few-shot answer is its own assistant turn (mini LLM: Llama-3 template)
-    task_mode = rendered(one, "task")
-    assert "Solve the problem" not in task_mode and q in task_mode
+    assert not chat.parse(q).templated and chat.parse(one).templated  # a plain context: lm-eval applied no template
+    # prompt=task: lm-eval's text as lm-eval's hf model reads it: raw without the template, hf's rendering with it
+    assert rendered(q, "task") == q
+    hf_render = zs.tokenizer.apply_chat_template(json.loads(few[len(chat.CHAT_PREFIX):]), tokenize=False,
+                                                 add_generation_prompt=True)
+    assert rendered(few, "task") == hf_render and "Solve the problem" not in hf_render
+    prefilled = zs.apply_chat_template([{"role": "user", "content": q}, {"role": "assistant", "content": "Step 1:"}])
+    assert rendered(prefilled, "task").endswith("<|start_header_id|>assistant<|end_header_id|>\nStep 1:")
     # end to end: lm-eval with --apply_chat_template --fewshot_as_multiturn, 2 few-shot turns
     res = run(world, zs, ["gsm8k_q"], apply_chat_template=True, fewshot_as_multiturn=True, num_fewshot=2, limit=2)
     ctx = res["samples"]["gsm8k_q"][0]["arguments"][0][0]

@@ -8,7 +8,8 @@
 
 Modules:
   args   the model_args (names, types, checks that run before any model loads; no torch)
-  chat   how an lm-eval context becomes a softcot question and the method's chat rendering
+  chat   how an lm-eval context becomes a softcot question: softcot's own rendering (prompt=method)
+         or lm-eval's prompt read as lm-eval's hf model reads it (prompt=task)
   model  SoftCoTLM, lm-eval's TemplateLM: generate_until, loglikelihood(_rolling), rank/world_size
   cli    `softcot lm-eval ...`: checks the arguments, registers the model, hands over to lm-eval's CLI
 

@@ -27,8 +27,9 @@ MODEL_ARGS: dict[str, tuple[Any, str]] = {
     "assistant": ("str", "the frozen assistant LM (SoftCoT, Assist-CoT, ...; overrides a checkpoint's)"),
     "n_thoughts": ("int", "soft thoughts N at inference (default: the checkpoint's, else 4)"),
     "task": (tuple(TASKS), "softcot task whose instruction heads the prompt (default: the checkpoint's, else gsm8k)"),
-    "prompt": (PROMPTS, "method: softcot's instruction + lm-eval's text as the question (what a projection is "
-                        "trained on); task: lm-eval's text alone as the user message"),
+    "prompt": (PROMPTS, "method: softcot's instruction + lm-eval's text as the question, through the chat template "
+                        "(what a projection is trained on); task: lm-eval's prompt as lm-eval's hf model reads it (raw "
+                        "text without --apply_chat_template, the chat template with it), the thought block after it"),
     "thought_block": (THOUGHT_BLOCKS, "how the thought block reads (default: the checkpoint's, else preamble)"),
     "dtype": (DTYPES, "dtype of the frozen LMs (default float32)"),
     "attn_implementation": (ATTN_IMPLEMENTATIONS, "attention kernel of the frozen LMs"),

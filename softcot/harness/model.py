@@ -13,6 +13,12 @@
                             request type, the distinct requests this process answered (lm-eval
                             pads a smaller share by repeating its last request: counted once)
 
+model_arg `prompt` (softcot.harness.chat): `method` (default) gives the method softcot's own prompt
+(what `softcot eval` and a trained projection use); `task` gives it lm-eval's prompt read as lm-eval's
+`hf` model reads it (raw context without --apply_chat_template, the chat template with it; hf's
+tokenization, left truncation, stop strings with the EOS text, loglikelihood's token split), so
+`method=zero-shot-cot,prompt=task` gives hf's completions and scores.
+
 Methods that return several completions per question (SoftCoT++: one per chain) answer a
 generate request with the completion holding their majority answer (softcot's scorer votes over the
 chains' completions, each cut at lm-eval's `until` strings first), and a
@@ -40,6 +46,8 @@ log = logging.getLogger("softcot")
 
 ROLLING_METHODS = ("zero-shot-cot", "lora")  # the LLM reads plain text: a rolling likelihood means something
 DEFAULT_MAX_GEN_TOKS = 256  # lm-eval's HF model default
+DEFAULT_MAX_LENGTH = 2048  # lm-eval's HF model default, for a model that states none
+TOKENIZER_INFINITY = int(1e30)  # transformers' "no model_max_length"
 
 
 class SoftCoTLM(TemplateLM):
@@ -87,14 +95,30 @@ class SoftCoTLM(TemplateLM):
 
     @property
     def max_length(self) -> int:
-        return int(getattr(self.llm.model.config, "max_position_embeddings", 2048) or 2048)
+        """The LLM's context length, found as lm-eval's hf model finds it: the (text) config's
+        n_positions / max_position_embeddings / n_ctx, else the tokenizer's model_max_length."""
+        cfg = self.llm.model.config
+        cfg = getattr(cfg, "text_config", None) or cfg
+        for attr in ("n_positions", "max_position_embeddings", "n_ctx"):
+            if getattr(cfg, attr, None) is not None:
+                return int(getattr(cfg, attr))
+        n = getattr(self.tokenizer, "model_max_length", None)
+        return int(n) if n is not None and n != TOKENIZER_INFINITY else DEFAULT_MAX_LENGTH
+
+    @property
+    def task_prompt(self) -> bool:
+        """prompt=task: lm-eval's prompt, read as lm-eval's hf model reads it (softcot.harness.chat)."""
+        return self.args.prompt == "task"
 
     @property
     def tokenizer_name(self) -> str:
         return str(self.method.cfg.llm).replace("/", "__")
 
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs) -> list[int]:
-        return self.tokenizer.encode(string, add_special_tokens=bool(add_special_tokens))
+        """As lm-eval's hf model: None = the tokenizer's own special tokens, none before a BOS."""
+        if add_special_tokens is None:
+            return chat.hf_encode(self.tokenizer, string)
+        return self.tokenizer.encode(string, add_special_tokens=add_special_tokens)
 
     def apply_chat_template(self, chat_history: list[dict], add_generation_prompt: bool = True) -> str:
         """lm-eval's messages travel in the context; the method renders them (softcot.harness.chat)."""
@@ -123,15 +147,33 @@ class SoftCoTLM(TemplateLM):
 
     # ---- requests -> softcot examples ------------------------------------------------------------------
     def _batches(self, chats: list[chat.Chat], key_extra=None):
-        """Index batches: grouped by chat frame (and `key_extra[i]`), sorted by question length inside
-        a group (as `softcot eval` sorts), batch_size each."""
+        """Index batches of batch_size. prompt=method: grouped by chat frame (and `key_extra[i]`),
+        sorted by question length inside a group (as `softcot eval` sorts). prompt=task: grouped by
+        `key_extra[i]` alone, longest context first (as lm-eval's hf model sorts its requests)."""
         groups = defaultdict(list)
         for i, c in enumerate(chats):
-            groups[(c.frame, key_extra[i] if key_extra else None)].append(i)
+            groups[(() if self.task_prompt else c.frame, key_extra[i] if key_extra else None)].append(i)
         for (frame, extra), idx in groups.items():
-            idx.sort(key=lambda i: (len(chats[i].question.strip()), i))
+            if self.task_prompt:
+                texts = {i: self._hf_context(chats[i]) for i in idx}
+                lens = {i: len(chat.hf_encode(self.tokenizer, t)) for i, t in texts.items()}
+                idx.sort(key=lambda i: (-lens[i], texts[i], i))
+            else:
+                idx.sort(key=lambda i: (len(chats[i].question.strip()), i))
             for s in range(0, len(idx), self.batch_size):
                 yield frame, extra, idx[s : s + self.batch_size]
+
+    def _hf_context(self, c: chat.Chat) -> str:
+        """The context string lm-eval's hf model would receive for this request."""
+        return chat.hf_chat_template(self.tokenizer, c.messages(c.question), c.prefill is not None) if c.templated \
+            else c.question
+
+    def _reading(self, frame: tuple, chats: list[chat.Chat], idx: list[int], **kw):
+        """The LLM's prompt for this batch: softcot's own rendering (prompt=method) or lm-eval's,
+        read as its hf model reads it (prompt=task)."""
+        if self.task_prompt:
+            return chat.reading_as_hf(self.method, {f"lm-eval/{i}": chats[i] for i in idx}, **kw)
+        return chat.rendering(self.method, frame)
 
     def _examples(self, chats: list[chat.Chat], idx: list[int]) -> list[Example]:
         return [Example(id=f"lm-eval/{i}", task=self.method.cfg.task, question=chats[i].question, answer="")
@@ -146,11 +188,21 @@ class SoftCoTLM(TemplateLM):
         return m.generation_inputs(examples, self.n_thoughts)
 
     # ---- generate_until ------------------------------------------------------------------------------
-    def _decoding(self, gen_kwargs: dict) -> tuple[DecodingConfig, list[str]]:
+    def _decoding(self, gen_kwargs: dict) -> tuple[DecodingConfig, list[str], int]:
+        """lm-eval's gen_kwargs -> (decoding, stop strings, max_gen_toks). prompt=task decodes as lm-eval's
+        hf model: the EOS text is a stop string too, and a `max_new_tokens` in the LLM's generation
+        config outranks max_gen_toks (transformers lets it win over hf's max_length)."""
         kw = dict(gen_kwargs)
         until = kw.pop("until", None) or []
         until = [until] if isinstance(until, str) else list(until)
-        max_new = int(kw.pop("max_gen_toks", DEFAULT_MAX_GEN_TOKS))
+        eos = self.tokenizer.decode([self.eot_token_id], skip_special_tokens=False) if self.eot_token_id is not None else None
+        if self.task_prompt and eos and eos not in until:
+            until.append(eos)  # lm-eval's hf model stops at the EOS text too
+        sizes = [kw.pop(k, None) for k in ("max_gen_toks", "max_new_tokens", "max_tokens", "max_completion_tokens")]
+        max_gen_toks = int(next((n for n in sizes if n is not None), DEFAULT_MAX_GEN_TOKS))  # lm-eval's aliases
+        max_new = max_gen_toks
+        if self.task_prompt and getattr(self.llm.model.generation_config, "max_new_tokens", None):
+            max_new = int(self.llm.model.generation_config.max_new_tokens)
         temperature, top_p, top_k = kw.pop("temperature", None), kw.pop("top_p", None), kw.pop("top_k", None)
         do_sample = kw.pop("do_sample", None)
         if do_sample is None:  # lm-eval's convention: a positive temperature alone means sampling
@@ -163,7 +215,7 @@ class SoftCoTLM(TemplateLM):
                              temperature=float(temperature) if do_sample and temperature else 1.0,
                              top_p=float(top_p) if do_sample and top_p else 1.0,
                              top_k=int(top_k) if do_sample and top_k else 0)
-        return dec, until
+        return dec, until, max_gen_toks
 
     @staticmethod
     def _cut(text: str, until: list[str]) -> str:
@@ -193,8 +245,12 @@ class SoftCoTLM(TemplateLM):
         bar = tqdm(batches, desc="softcot generate_until", disable=disable_tqdm or self.rank != 0)
         with self.method.reusing_prefix():  # the shared prompt start computed once, as `softcot eval` does
             for frame, _, idx in bar:
-                dec, until = self._decoding(requests[idx[0]].args[1])
-                with chat.rendering(self.method, frame, self.args.prompt), torch.inference_mode():
+                dec, until, max_gen_toks = self._decoding(requests[idx[0]].args[1])
+                if self.task_prompt and self.max_length - max_gen_toks <= 0:
+                    raise ValueError(f"softcot lm-eval model: max_gen_toks={max_gen_toks} leaves no room for a "
+                                     f"context in the LLM's {self.max_length} positions")
+                with self._reading(frame, chats, idx, max_ctx=self.max_length - max_gen_toks), \
+                        torch.inference_mode():
                     comps = self.method.generate(self._examples(chats, idx), dec, n_thoughts=self.n_thoughts)
                 for i, c in zip(idx, comps):
                     out[i] = text = self._one_answer(c, until)
@@ -208,25 +264,39 @@ class SoftCoTLM(TemplateLM):
         out: list[tuple[float, bool] | None] = [None] * len(requests)
         batches = list(self._batches(chats))
         for frame, _, idx in tqdm(batches, desc="softcot loglikelihood", disable=disable_tqdm or self.rank != 0):
-            with chat.rendering(self.method, frame, self.args.prompt), torch.inference_mode():
+            with self._reading(frame, chats, idx, split_end=True) as reading, torch.inference_mode():
                 embeds, mask = self._inputs(self._examples(chats, idx))  # [R, T, d], [R, T]
-                # a reply starts right after the template's generation header: leading blanks dropped
-                # (lm-eval's target delimiter), unless it continues a prefilled assistant message
-                conts = [requests[i].args[1] if chats[i].prefill is not None else requests[i].args[1].lstrip()
-                         for i in idx]
-                scores = self._continuation_logprobs(embeds, mask, [self.tok_encode(c) for c in conts])
+                if self.task_prompt:  # lm-eval's split: the context's trailing blanks start the continuation,
+                    conts, keep = [], []  # its ids are those of the whole text after the context's
+                    for i in idx:
+                        key = f"lm-eval/{i}"
+                        text, cont = reading.texts[key], reading.trailing[key] + requests[i].args[1]
+                        ctx_ids = chat.hf_encode(self.tokenizer, text)
+                        conts.append(chat.hf_encode(self.tokenizer, text + cont)[len(ctx_ids):])
+                        keep.append(self.max_length + 1 - len(conts[-1]))  # hf's left truncation
+                else:  # a reply starts right after the template's generation header: leading blanks dropped
+                    # (lm-eval's target delimiter), unless it continues a prefilled assistant message
+                    conts = [self.tok_encode(requests[i].args[1] if chats[i].prefill is not None
+                                             else requests[i].args[1].lstrip(), add_special_tokens=False) for i in idx]
+                    keep = None
+                scores = self._continuation_logprobs(embeds, mask, conts, keep)
             for i, s in zip(idx, scores):
                 out[i] = s
                 self.cache_hook.add_partial("loglikelihood", requests[i].args, s)
         return out
 
-    def _continuation_logprobs(self, embeds: torch.Tensor, mask: torch.Tensor,
-                               conts: list[list[int]]) -> list[tuple[float, bool]]:
-        """Sum log p(continuation) and whether it is greedy, per question, from R = B * r rows."""
+    def _continuation_logprobs(self, embeds: torch.Tensor, mask: torch.Tensor, conts: list[list[int]],
+                               keep: list[int] | None = None) -> list[tuple[float, bool]]:
+        """Sum log p(continuation) and whether it is greedy, per question, from R = B * r rows.
+        keep[b]: at most this many of question b's last prompt tokens are read (older ones masked)."""
         R, T, _ = embeds.shape
         B = len(conts)
         r = R // B  # LLM rows per question (SoftCoT++: chains)
         self._check_single_step(conts)
+        if keep is not None:
+            limit = torch.tensor(keep, device=mask.device).clamp(min=1).repeat_interleave(r)  # [R]
+            after = mask.flip(-1).cumsum(-1).flip(-1)  # [R, T]: real prompt tokens from here to the end
+            mask = mask * (after <= limit[:, None]).to(mask.dtype)
         C = max(1, max(map(len, conts)))
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eot_token_id
         cid = torch.full((B, C), pad, dtype=torch.long, device=embeds.device)

@@ -141,14 +141,21 @@ def run_pair(pair: str, args, dtype: torch.dtype) -> tuple[list, list, dict]:
     per_u: dict[int, dict] = {}
     for u in (1, 2):
         parts = Parts(pair, u, dtype, args.device)
-        cached = parts.thoughts(args.train_batch, N)
-        res = {"train": paired_ratio(lambda: parts.train_step(args.train_batch, None),
-                                     lambda: parts.train_step(args.train_batch, cached),
-                                     repeats=args.repeats, sync=sync, sides=("recompute", "cached"))}
+        res = {}
+        if not args.skip_train:
+            cached = parts.thoughts(args.train_batch, N)
+            res["train"] = paired_ratio(lambda: parts.train_step(args.train_batch, None),
+                                        lambda: parts.train_step(args.train_batch, cached),
+                                        repeats=args.repeats, sync=sync, sides=("recompute", "cached"))
         for T in args.new_tokens:
             res[f"gen{T}"] = paired_ratio(lambda: parts.generate(args.gen_batch, T, True),
                                           lambda: parts.generate(args.gen_batch, T, False),
                                           repeats=args.repeats, sync=sync, sides=("softcot", "plain"))
+            # SoftCoT against its parts: one assistant pass + plain generation of the same prompt
+            res[f"parts{T}"] = paired_ratio(lambda: parts.generate(args.gen_batch, T, True),
+                                            lambda: (parts.thoughts(args.gen_batch, N_GEN),
+                                                     parts.generate(args.gen_batch, T, False)),
+                                            repeats=args.repeats, sync=sync, sides=("softcot", "parts"))
         per_u[u] = res
         del parts
     name = f"{a_name} -> {l_name}"
@@ -158,8 +165,9 @@ def run_pair(pair: str, args, dtype: torch.dtype) -> tuple[list, list, dict]:
         b = extrapolate(per_u[1][key]["b_median_s"], per_u[2][key]["b_median_s"], full)
         return [a, b, a / b, per_u[1][key]["ratio_median"], per_u[2][key]["ratio_median"]]
 
-    train_row = [name, args.train_batch] + row("train")
-    gen_rows = [[name, args.gen_batch, T] + row(f"gen{T}") for T in args.new_tokens]
+    train_row = [name, args.train_batch] + row("train") if not args.skip_train else None
+    gen_rows = [[name, args.gen_batch, T, what] + row(f"{key}{T}") for T in args.new_tokens
+                for key, what in (("gen", "plain"), ("parts", "assistant pass + plain"))]
     return train_row, gen_rows, {str(u): r for u, r in per_u.items()}
 
 
@@ -171,7 +179,7 @@ def run(args: argparse.Namespace) -> dict:
     for pair in args.pairs:
         head_rows.append(head_fix(pair, args, dtype))
         t, g, raw[pair] = run_pair(pair, args, dtype)
-        train_rows.append(t)
+        train_rows += [t] if t else []
         gen_rows += g
     return {
         "dtype": str(dtype), "raw": raw,
@@ -188,8 +196,9 @@ def run(args: argparse.Namespace) -> dict:
             {"caption": "Training step at real shapes: recomputed vs cached soft thoughts",
              "columns": ["pair", "batch", "recompute s (full depth)", "cached s (full depth)", "speed-up (full depth)",
                          "speed-up at u=1", "speed-up at u=2"], "rows": train_rows},
-        ] + ([{"caption": "Generation at real shapes: SoftCoT vs plain zero-shot CoT",
-                "columns": ["pair", "batch", "new tokens", "SoftCoT s (full depth)", "plain s (full depth)",
+        ] + ([{"caption": "Generation at real shapes: SoftCoT vs plain zero-shot CoT, and vs its parts (one assistant "
+                           "pass + plain generation of the same prompt)",
+                "columns": ["pair", "batch", "new tokens", "against", "SoftCoT s (full depth)", "other s (full depth)",
                             "ratio (full depth)", "ratio at u=1", "ratio at u=2"], "rows": gen_rows}] if gen_rows else []),
     }
 
@@ -206,11 +215,16 @@ def main() -> None:
     p.add_argument("--new-tokens", default="", help="comma-separated forced generation lengths of the generation "
                    "table (none by default: minutes per call on a CPU; e.g. 32,128 on a GPU)")
     p.add_argument("--out", default="", help="folder for shapes.json + shapes.md")
+    p.add_argument("--skip-train", action="store_true", help="leave out the training-step table")
+    p.add_argument("--block", type=int, default=BLOCK, help=f"thought-block tokens around the slots (default {BLOCK}: "
+                   "the preamble sentence + markers; 3: markers alone; 0: the slots alone)")
     args = p.parse_args()
     args.pairs = [x.strip() for x in args.pairs.split(",") if x.strip()]
     if set(args.pairs) - set(PAIRS):
         p.error(f"--pairs: unknown {sorted(set(args.pairs) - set(PAIRS))}; expected some of {sorted(PAIRS)}")
     args.new_tokens = [int(x) for x in args.new_tokens.split(",") if x.strip()]
+    global BLOCK
+    BLOCK = args.block  # read by Parts at call time
     set_threads(args.threads)
     res = {"title": "SoftCoT at real model shapes", "machine": machine(args.device), "benchmarks": {"shapes": run(args)}}
     print(markdown(res))

@@ -41,6 +41,7 @@ VARIANTS: dict[str, dict] = {
     "q1024": {"train": {"limit": 1024}},
     "q1536": {"train": {"limit": 1536}},
     "full": {"train": {"limit": 0}},
+    "q640-lr3e-4": {"train": {"limit": 640, "lr": 3e-4}},
     "q640-markers": {"train": {"limit": 640}, "model": {"thought_block": "markers"}},  # no hint sentence
     "q640-slots": {"train": {"limit": 640}, "model": {"thought_block": "slots"}},  # the slots alone  # the whole train split (6,000 questions, 188 steps)
 }

@@ -46,7 +46,8 @@ class DemoConfig:
     dev_file: str = opt("", "dev file ('' = the mini world's dev split)")
     test_file: str = opt("", "test file ('' = the mini world's test split)")
     methods: str = opt("zero-shot-cot,cot-unk,assist-cot,prompt-tuning,softcot", "comma-separated methods to compare")
-    seeds: str = opt(_recipe("eval", "seeds"), "sampling seeds of the test evaluation")
+    seeds: str = opt("41-42", "sampling seeds of the test evaluation (2: the demo's time goes to 3 training "
+                     "seeds of every trained method instead)")
     train_seeds: str = opt("42-44", "training seeds of every trained method (data order and init); --quick uses the first")
     n_thoughts: int = opt(_recipe("model", "n_thoughts"), "soft thoughts N at test time")
     n_sweep: str = opt("1,2,4,8,16", "SoftCoT accuracy vs N at these N (first seed)")
@@ -63,9 +64,9 @@ class DemoConfig:
     temperature: float = opt(_recipe("decoding", "temperature"), "sampling temperature of the evaluation")
     max_new_tokens: int = opt(_recipe("decoding", "max_new_tokens"), "most new tokens per completion")
     eval_batch_size: int = opt(_recipe("eval", "batch_size"), "questions per generation batch")
-    limit_train: int = opt(0, ">0: first N training examples")
+    limit_train: int = opt(_recipe("train", "limit"), ">0: first N training examples (0: all)")
     limit_test: int = opt(0, ">0: first N test examples")
-    limit_dev: int = opt(0, ">0: first N dev examples for the dev loss")
+    limit_dev: int = opt(128, ">0: first N dev examples for the dev loss (0: all)")
     bf16: str = opt("off", "bf16 autocast in training (off: the preset's fp32, the same projection on every CPU; "
                     "auto = on CUDA and on CPUs with native bf16 only)", choices=("auto", "on", "off"))
     dtype: str = opt("float32", "dtype of the frozen LMs", choices=("float32", "bfloat16", "float16", "auto"))
@@ -138,7 +139,8 @@ def train_config(cfg: DemoConfig, output_dir: Path, n_train: int, method, seed: 
     bf16 = cfg.bf16 == "on" or (cfg.bf16 == "auto" and autocast_bf16_ok(method.llm.model.device))
     return replace(base, train_file="", dev_file=None, output_dir=str(output_dir), train_n_thoughts=cfg.train_n_thoughts,
                    epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr, projection_init=cfg.projection_init,
-                   bf16=bf16, seed=seed, eval_every=max(1, n_train // cfg.batch_size // 4))  # dev loss 4x per epoch
+                   bf16=bf16, seed=seed, limit=cfg.limit_train,  # recorded; the demo reads the data itself
+                   eval_every=max(1, n_train // cfg.batch_size // 2))  # dev loss twice per epoch
 
 
 class Clock:

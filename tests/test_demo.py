@@ -3,6 +3,7 @@ recomputes nothing."""
 import json
 
 import pytest
+import torch
 
 from softcot.cli import main
 
@@ -37,6 +38,14 @@ def test_quick_demo_writes_report_and_plots_then_reruns_from_cache(quick_world, 
     for png in ("accuracy_by_method.png", "accuracy_vs_n.png", "training_curve.png"):
         assert (out / png).stat().st_size > 2000
     assert "| softcot |" in (out / "demo.md").read_text() and "| softcot |" in text
+    # the first comparison is printed before the other methods run; the table keeps --methods order
+    assert text.index("first look: zero-shot CoT") < text.index("| zero-shot-cot |")
+    assert [r.split("|")[1].strip() for r in text.splitlines() if r.startswith("| ") and "---" not in r][1:] == \
+        ["zero-shot-cot", "cot-unk", "assist-cot", "prompt-tuning", "softcot"]
+    parts = [p["part"] for p in summary["timings"]]
+    assert parts[:4] == ["setup: load the frozen LMs", "evaluate zero-shot-cot", "train softcot, training seed 42",
+                         "evaluate softcot, training seed 42"]
+    assert 0 < summary["first_look_s"] <= summary["wall_time_s"] and "plots:" in text
 
     # Cached rerun: no training step and no generation happens again.
     from softcot.llm import FrozenLLM
@@ -67,3 +76,45 @@ def test_demo_reports_spread_over_training_and_sampling_seeds(quick_world, tmp_p
     for t in (7, 8):  # each run trained with its own seed
         assert json.loads((out / "softcot" / f"train-seed-{t}" / "ckpt" / "train_args.json").read_text())["seed"] == t
     assert summary["softcot_vs"]["zero-shot-cot"]["n"] == runs[0]["n_examples"]  # paired over the test questions
+
+
+def test_job_order_puts_the_first_comparison_first():
+    from softcot.demo import job_order
+
+    trains = {"zero-shot-cot": False, "cot-unk": False, "prompt-tuning": True, "softcot": True}
+    assert job_order(list(trains), trains, [1, 2]) == [
+        ("zero-shot-cot", None), ("softcot", 1), ("cot-unk", None), ("prompt-tuning", 1), ("prompt-tuning", 2),
+        ("softcot", 2)]
+    assert job_order(["cot-unk"], {"cot-unk": False}, [1]) == [("cot-unk", None)]
+
+
+def test_training_seeds_sharing_the_assistants_thoughts_train_what_they_train_alone(quick_world, tmp_path):
+    """The demo lends one thought cache to a method's training seeds: the second seed, reading the
+    first seed's cached thoughts, ends with the very projection it trains with a cache of its own."""
+    from safetensors.torch import load_file
+
+    from softcot.assistant import ThoughtCache
+    from softcot.config import ModelConfig, TrainConfig
+    from softcot.data import load_examples
+    from softcot.methods import build_method
+    from softcot.train import train
+    from softcot.utils import seed_everything
+
+    ex = load_examples("miniworld", quick_world["train"], limit=32)
+
+    def run(seed, out, cache=None):
+        seed_everything(seed)
+        m = build_method(ModelConfig(method="softcot", llm=str(quick_world["llm"]), assistant=str(quick_world["assistant"]),
+                                     task="miniworld", n_thoughts=2))
+        train(m, TrainConfig(output_dir=str(out), train_n_thoughts=2, max_steps=2, batch_size=8, seed=seed), ex[:24], ex[24:],
+              thought_cache=cache)
+        return m
+
+    first = run(1, tmp_path / "a")
+    shared = ThoughtCache(first.assistant)
+    run(1, tmp_path / "a2", shared)  # fills the shared cache
+    assert len(shared.store) == 32
+    run(2, tmp_path / "b-shared", shared)
+    run(2, tmp_path / "b-alone")
+    a, b = load_file(tmp_path / "b-shared" / "projection.safetensors"), load_file(tmp_path / "b-alone" / "projection.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

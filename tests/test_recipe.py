@@ -22,10 +22,10 @@ def test_preset_is_the_demos_recipe():
     mcfg, tcfg = miniworld_configs(seed=7, output_dir="x")
     demo = DemoConfig()
     world = miniworld_world()
-    demo_t = train_config(demo, "x", 6000, None, 7)  # bf16 'off' (the default) needs no method
+    demo_t = train_config(demo, "x", tcfg.limit, None, 7)  # bf16 "off" (the default) needs no method
     same = [k for k in RESUME_KEYS if k not in ("train_file", "dev_file", "limit")] + ["bf16", "max_length", "cache_thoughts"]
     assert {k: getattr(demo_t, k) for k in same} == {k: getattr(tcfg, k) for k in same}
-    assert demo_t.eval_every == tcfg.eval_every  # dev loss 4x per epoch on the 6,000 training questions
+    assert demo_t.eval_every == tcfg.eval_every and demo_t.limit == tcfg.limit == demo.limit_train  # dev loss twice per epoch
     assert method_config("softcot", demo, world) == mcfg
 
 
@@ -43,7 +43,7 @@ def test_softcot_train_preset_trains_exactly_what_the_demo_trains(tmp_path):
     assert main(["-q", "train", "--preset", "miniworld", "--seed", "5", "--output-dir", str(out), "--limit", "32",
                  "--max-steps", "2", "--dev-file", str(dev)]) == 0
     args = json.loads((out / "train_args.json").read_text())
-    assert args["seed"] == 5 and args["projection_init"] == "vocab" and args["lr"] == 1e-3
+    assert args["seed"] == 5 and args["projection_init"] == "vocab" and args["lr"] == 3e-4
 
     models = {"llm": load_frozen_lm(world["llm"]), "assistant": load_frozen_lm(world["assistant"])}
     seed_everything(5)

@@ -249,6 +249,9 @@ class TrainConfig:
                            "(seeded), so one projection serves every test N; '' = always train_n_thoughts")
     epochs: int = opt(10, "passes over the training set")
     max_steps: int = opt(0, ">0 stops after this many optimizer steps")
+    init_only: bool = opt(False, "training-free: write a checkpoint of the trainable part's initialisation (SoftCoT: "
+                          "the vocabulary bridge alone, see --projection-init) and its dev loss, with no training "
+                          "step; it evaluates like any checkpoint")
     batch_size: int = opt(8, "examples per micro-batch")
     grad_accum: int = opt(1, "micro-batches per optimizer step")
     lr: float = opt(2e-5, "peak learning rate (AdamW)")

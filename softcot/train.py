@@ -183,6 +183,8 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
         fill_cache(cache, train_examples + dev_examples, cfg)
     init = {} if resuming else method.init_trainable(train_examples, cfg.n_range()[1], cfg.projection_init, cache)
     dist.broadcast_parameters(params)  # every process starts from process 0's initialisation
+    if cfg.init_only:
+        return _save_init_only(method, cfg, out, train_examples, dev_examples, cache, init)
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # fp32 params -> fp32 state
     lengths = [len(ex.question) + len(target_text(ex)) for ex in train_examples]  # characters: a cheap proxy
     steps_per_epoch = len(epoch_batches(len(train_examples), cfg, 0))
@@ -275,6 +277,26 @@ def train_phase(method: Method, cfg: TrainConfig, train_examples: list, dev_exam
     if main:
         write_json(out / "train_summary.json", summary)
     dist.barrier()  # nobody starts the next phase (or exits) before the main process saved
+    return summary
+
+
+def _save_init_only(method: Method, cfg: TrainConfig, out: Path, train_examples: list, dev_examples: list,
+                    cache: ThoughtCache | None, init: dict) -> dict:
+    """--init-only: the initialisation is the checkpoint (training-free SoftCoT: the vocabulary bridge)."""
+    if not init:
+        log.warning("--init-only with projection_init=%s: the checkpoint is an untrained (random) %s",
+                    cfg.projection_init, method.name)
+    loss = dev_loss(method, dev_examples, cfg, cache)
+    report = method.parameter_report()
+    summary = {"steps": 0, "init_only": True, "final_loss": None, "best_dev_loss": loss, "processes": dist.world(),
+               "train_examples": len(train_examples), "dev_examples": len(dev_examples), **init, **report}
+    if dist.is_main():
+        write_json(out / "train_args.json", to_dict(cfg))
+        method.save(out)
+        write_json(out / "train_summary.json", summary)
+    log.info("%s: --init-only: saved the initialisation (%s) to %s with no training step; dev loss %s",
+             method.name, cfg.projection_init, out, "-" if loss is None else f"{loss:.4f}")
+    dist.barrier()
     return summary
 
 

@@ -149,3 +149,32 @@ def test_lm_eval_command_line_reaches_lm_eval(argv, expected, monkeypatch):
     seen = []
     monkeypatch.setattr(softcot.harness.cli, "run", lambda a: seen.append(a) or 0)
     assert main(argv) == 0 and seen == [expected]
+
+
+def test_init_only_writes_the_bridge_without_training(tiny_pair, data, tmp_path, capsys):
+    """Training-free SoftCoT: `--init-only` saves the vocabulary bridge as a checkpoint (no step),
+    which equals the start of a trained run from the same data, and evaluates like any checkpoint."""
+    from safetensors.torch import load_file
+
+    a, l = tiny_pair
+    common = ["train", "--assistant", a, "--llm", l, "--task", "gsm8k", "--train-file", data, "--batch-size", 2,
+              "--n-thoughts", 4, "--train-n-thoughts", 4, "--lr", 1e-3, "--device", "cpu"]
+    code, out, err = run(capsys, *common, "--output-dir", tmp_path / "bridge", "--init-only")
+    assert code == 0, err
+    summary = json.loads((tmp_path / "bridge" / "train_summary.json").read_text())
+    assert summary["steps"] == 0 and summary["init_only"] and summary["best_dev_loss"] is not None
+    assert summary["projection_init"] == "vocab" and "bridge_r2" in summary  # the bridge, not PyTorch's init
+    assert not (tmp_path / "bridge" / "metrics.jsonl").exists()  # no training step was logged
+    bridge = load_file(tmp_path / "bridge" / "projection.safetensors")
+    # one step at a tiny lr from the same start: close to the bridge, not equal (a step was taken)
+    code, out, err = run(capsys, *common[:-4], "--lr", 1e-9, "--device", "cpu", "--output-dir", tmp_path / "one",
+                         "--max-steps", 1)
+    assert code == 0, err
+    stepped = load_file(tmp_path / "one" / "projection.safetensors")
+    assert bridge.keys() == stepped.keys()
+    for k in bridge:
+        assert (bridge[k] - stepped[k]).abs().max() < 1e-4, k
+    code, out, err = run(capsys, "eval", "--checkpoint", tmp_path / "bridge", "--task", "gsm8k", "--data-file", data,
+                         "--output-dir", tmp_path / "ev", "--max-new-tokens", 4, "--device", "cpu")
+    assert code == 0, err
+    assert json.loads((tmp_path / "ev" / "metrics.json").read_text())["n_examples"] == 6

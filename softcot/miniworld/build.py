@@ -161,18 +161,19 @@ def _encode_pairs(tok, pairs: list[tuple[str, str]]) -> list[tuple[list[int], li
     return [(p + r, [-100] * len(p) + r) for p, r in zip(prompts, replies)]
 
 
-def assistant_sequence(tok, example, n: int, ph_id: int) -> tuple[list[int], list[int]]:
+def assistant_sequence(tok, example, n: int, ph_id: int, hint: str | None = None) -> tuple[list[int], list[int]]:
     """The assistant's training sequence: prompt (+ n placeholder slots) -> hint + end of turn.
 
     Labels: the reply (hint text, written left to right) and, with n > 0, the slots: the hidden
     state at slot j is trained to predict hint token j (placeholder once the hint is done), so the
     assistant writes its hint at the slots in one parallel pass, like a model trained with pause
     or thought tokens. Those last-layer slot states are exactly SoftCoT's soft thoughts.
+    `hint`: the text to teach (default: the gold `hint_text`).
     """
     ph = tok.convert_ids_to_tokens(ph_id)
     prompt = tok(render_prompt(tok, assistant_message(example, placeholders=ph * n if n else None)),
                  add_special_tokens=False)["input_ids"]
-    hint = tok(hint_text(example), add_special_tokens=False)["input_ids"]
+    hint = tok(hint_text(example) if hint is None else hint, add_special_tokens=False)["input_ids"]
     reply = hint + tok(end_of_turn_text(tok), add_special_tokens=False)["input_ids"]  # a special token: same ids
     labels = [-100] * len(prompt) + reply
     slots = [i for i, t in enumerate(prompt) if t == ph_id]

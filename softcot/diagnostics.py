@@ -16,15 +16,13 @@ slot_attention  attention mass of the LLM's reply tokens on the thought slots (e
 """
 from __future__ import annotations
 
-import re
-
 import torch
 
-PACK = re.compile(r"\b\d+ (crates|packs|trays|jars) of\b")
+from softcot.tasks import needs_assistant_fact
 
-
-def is_pack(question: str) -> bool:
-    return bool(PACK.search(question))
+def is_pack(question: str, task: str = "miniworld") -> bool:
+    """Whether the question needs the assistant's fact, as the task registry says (softcot.tasks)."""
+    return bool(needs_assistant_fact(task, question))
 
 
 @torch.no_grad()
@@ -51,7 +49,7 @@ def diagnose(method, examples: list, tcfg, limit: int = 96) -> dict:
     # dev loss split by whether the question needs the assistant's fact
     losses = {True: [], False: []}
     for e in ex:
-        losses[is_pack(e.question)].append(float(method.loss([e], n, tcfg.max_length)))
+        losses[is_pack(e.question, e.task)].append(float(method.loss([e], n, tcfg.max_length)))
     # attention mass on the slots from the reply positions
     embeds, mask, labels = method.train_inputs(ex[:16], n, tcfg.max_length)
     model = method.llm.model

@@ -12,6 +12,7 @@ its file format is new.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -48,6 +49,9 @@ class Task:
     description: str
     scoring: str = "default"  # default extraction mode (softcot.scoring.MODES)
     own_splits: bool = False  # True: a bare split="train"/"test" cuts the file (StrategyQA, 80/20)
+    # what the task needs from the assistant: a regex matching the questions whose answer needs a
+    # fact only the assistant knows ("" = unknown); diagnostics split the dev loss by it
+    assistant_fact: str = ""
 
     @property
     def instruction(self) -> str:
@@ -66,7 +70,8 @@ TASKS: dict[str, Task] = {t.name: t for t in (
     Task("strategyqa", "yesno", "strategyqa", "StrategyQA yes/no questions (json; paper split 80/20)",
          own_splits=True),
     Task("date", "choice", "date", "Date Understanding, BBH or BIG-bench task.json (options A-F)"),
-    Task("miniworld", "numeric", "gsm8k", "the embedded mini world's arithmetic problems (GSM8K form)"),
+    Task("miniworld", "numeric", "gsm8k", "the embedded mini world's arithmetic problems (GSM8K form)",
+         assistant_fact=r"\b\d+ (crates|packs|trays|jars) of\b"),  # a pack's size: softcot.miniworld.generator
 )}
 
 
@@ -75,6 +80,12 @@ def get_task(name: str) -> Task:
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; expected one of {sorted(TASKS)}")
     return TASKS[name]
+
+
+def needs_assistant_fact(task: str, question: str) -> bool | None:
+    """Whether a question of `task` needs the fact only the assistant knows (None: the task does not say)."""
+    pattern = get_task(task).assistant_fact if task in TASKS else ""
+    return bool(re.search(pattern, question)) if pattern else None
 
 
 def family_of(task: str) -> Family:

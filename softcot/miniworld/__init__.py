@@ -8,6 +8,11 @@ does not, so the demo measures whether SoftCoT's projection learns to carry it a
     # AutoModelForCausalLM.from_pretrained(LLM_DIR), load_examples("miniworld", DATA_DIR / "train.jsonl")
 
 Rebuild with `python -m softcot.miniworld.build --out DIR` (about 12 minutes on 2 cores).
+
+The five-family world (`FAMILIES_DIR`: GSM8K-, ASDiv-Aug-, AQuA-, StrategyQA- and Date-style
+splits in their native formats, a Llama-style and a Qwen-style mini LLM, one assistant that knows
+the world's facts imperfectly) is `softcot.miniworld.families` + `build_families`; rebuild with
+`python -m softcot.miniworld.build --world families --out DIR`.
 """
 from pathlib import Path
 
@@ -16,5 +21,6 @@ LLM_DIR = ASSETS_DIR / "llm"
 ASSISTANT_DIR = ASSETS_DIR / "assistant"
 DATA_DIR = ASSETS_DIR / "data"
 MANIFEST = ASSETS_DIR / "MANIFEST.json"
+FAMILIES_DIR = ASSETS_DIR / "families"  # data/<task>/, llama/, qwen/, assistant/, MANIFEST.json
 
-__all__ = ["ASSETS_DIR", "LLM_DIR", "ASSISTANT_DIR", "DATA_DIR", "MANIFEST"]
+__all__ = ["ASSETS_DIR", "LLM_DIR", "ASSISTANT_DIR", "DATA_DIR", "MANIFEST", "FAMILIES_DIR"]

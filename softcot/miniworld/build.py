@@ -466,7 +466,15 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="tiny sizes, seconds; the models learn nothing")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="override BuildConfig fields")
+    ap.add_argument("--world", choices=("gsm8k", "families"), default="gsm8k",
+                    help="gsm8k: the demo's world (this module); families: the five task families and two LLM "
+                    "families (softcot.miniworld.build_families; its --set keys differ)")
     args = ap.parse_args(argv)
+    if args.world == "families":
+        from softcot.miniworld import build_families
+
+        return build_families.main(["--out", args.out, "--seed", str(args.seed), "--threads", str(args.threads),
+                                    *(["--quick"] if args.quick else []), *(["--set", *args.set] if args.set else [])])
     cfg = BuildConfig.quick(args.seed) if args.quick else BuildConfig(seed=args.seed)
     cfg.threads = args.threads
     for kv in args.set:

@@ -1,0 +1,42 @@
+"""FLOPs counted from each model's config and the positions it processed agree with torch's own
+FlopCounterMode, for every method's generation (assistant passes, Coconut's continuous thoughts,
+SoftCoT++'s chains, the step-wise decoders' extra passes) and a training loss. The models run
+eager attention here: FlopCounterMode does not count torch's fused CPU attention kernel (with it,
+only the linear maps would be compared)."""
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from softcot.config import DecodingConfig
+from softcot.flops import FlopMeter
+from softcot.methods import METHODS
+
+from tests.test_methods import N, build, data
+
+
+def counted(method, fn):
+    models = {"llm": method.llm.model, "assistant": method.assistant.model if method.assistant is not None else None}
+    # no_grad and frozen trainables: the same forward FLOPs, without FlopCounterMode's backward
+    # tracking of trainable inputs (which fails on a parameter used as an input)
+    for p in method.trainable_parameters():
+        p.requires_grad_(False)
+    with FlopMeter(models) as meter, FlopCounterMode(display=False) as ref, torch.no_grad():
+        fn()
+    ours = sum(v["flops"] for v in meter.totals().values())
+    return ours, ref.get_total_flops(), meter.totals()
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_generation_flops_match_torch(tiny_pair, name):
+    m = build(tiny_pair, name, attn_implementation="eager")
+    dec = DecodingConfig(do_sample=False, max_new_tokens=6)
+    ours, ref, per = counted(m, lambda: m.generate(data(3), dec, n_thoughts=N))
+    assert ref > 0 and abs(ours - ref) / ref < 0.05, (name, ours, ref, per)
+    assert per["llm"]["calls"] >= 2 and per["llm"]["peak_kv"] > 0
+
+
+@pytest.mark.parametrize("name", ["softcot", "lora", "coconut"])
+def test_training_loss_flops_match_torch(tiny_pair, name):
+    m = build(tiny_pair, name, attn_implementation="eager")
+    ours, ref, _ = counted(m, lambda: m.loss(data(2), N, 256))
+    assert ref > 0 and abs(ours - ref) / ref < 0.05, (name, ours, ref)

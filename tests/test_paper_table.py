@@ -1,0 +1,70 @@
+"""The five-family world's build and a CI-size paper table: every method of the paper's Table 2 on
+every task family and both LLM families, read through softcot's own loaders and scorer."""
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from softcot.data import load_examples
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def paper_table():
+    spec = importlib.util.spec_from_file_location("paper_table", ROOT / "benchmarks" / "paper_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["paper_table"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from softcot.miniworld.build_families import build_families
+
+    out = tmp_path_factory.mktemp("world5")
+    build_families(out, seed=0, quick=True, log=lambda s: None)
+    return out
+
+
+def test_build_writes_both_llm_families_and_a_manifest(world):
+    m = json.loads((world / "MANIFEST.json").read_text())
+    assert set(m["models"]) == {"llama", "qwen", "assistant"}
+    assert m["models"]["llama"]["architecture"] == "LlamaForCausalLM"
+    assert m["models"]["qwen"]["architecture"] == "Qwen2ForCausalLM"
+    # the two LLM families read different tokenizers; the Qwen one shares the assistant's
+    llama_tok = json.loads((world / "llama" / "tokenizer.json").read_text())["model"]["vocab"]
+    qwen_tok = json.loads((world / "qwen" / "tokenizer.json").read_text())["model"]["vocab"]
+    asst_tok = json.loads((world / "assistant" / "tokenizer.json").read_text())["model"]["vocab"]
+    assert llama_tok != qwen_tok and qwen_tok == asst_tok
+    for fam, acc in m["test_accuracy"].items():
+        assert {"assistant_written", "assistant_slots", "llama", "qwen"} <= set(acc), fam
+        assert {"no_hint", "gold_hint", "assistant_hint"} <= set(acc["llama"])
+    for fam, info in m["families"].items():
+        for split, name in info["files"].items():
+            assert load_examples(fam, world / info["folder"] / name), (fam, split)
+
+
+def test_quick_paper_table_covers_every_cell(world, tmp_path):
+    pt = paper_table()
+    res = pt.main(["--world", str(world), "--quick", "--out", str(tmp_path / "pt"), "--limit-test", "2",
+                   "--max-new-tokens", "8"])
+    keys = [k for k, _, _ in pt.ROWS]
+    for llm in pt.LLMS:
+        assert list(res["table"][llm]) == keys
+        for key in keys:
+            assert set(res["table"][llm][key]) == set(pt.FAMILIES), (llm, key)
+            for fam in pt.FAMILIES:
+                cell = res["table"][llm][key][fam]
+                assert 0.0 <= cell["mean"] <= 100.0
+                assert key == "zero-shot-cot" or "vs_zero_shot" in cell
+    # the training-free row is a checkpoint of the bridge with no training step
+    summary = json.loads((tmp_path / "pt" / "llama" / "gsm8k" / "bridge" / "run" / "ckpt" / "train_summary.json").read_text())
+    assert summary["steps"] == 0 and summary["projection_init"] == "vocab"
+    # LoRA / Coconut got their own LLM copy: the shared LLMs every other method reads have no adapters
+    assert res["shared_llms_plain"] == {"llama": True, "qwen": True}
+    md = (tmp_path / "pt" / "paper_table.md").read_text()
+    assert "## LLM family: llama" in md and "## LLM family: qwen" in md and "| Coconut |" in md
+    assert (tmp_path / "pt" / "paper_table.png").stat().st_size > 1000

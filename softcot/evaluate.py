@@ -29,6 +29,7 @@ from softcot.assistant import ThoughtCache
 from softcot.config import DecodingConfig, EvalConfig, parse_seeds, to_dict, with_legacy_values
 from softcot.errors import ConfigError
 from softcot.faults import maybe_crash
+from softcot.flops import FlopMeter
 from softcot.methods.base import Method
 from softcot.prompts import question_block
 from softcot.scoring import extract_answer, is_correct, majority_vote
@@ -145,8 +146,10 @@ def _generate_units(method: Method, examples: list, ecfg: EvalConfig, dec: Decod
     for s, b in units:
         batch = [examples[i] for i in batches[b]]
         torch.manual_seed(s * 100_003 + b)  # per-batch stream: resume (on any process) reproduces it
-        with torch.inference_mode():
+        t = time.time()
+        with torch.inference_mode(), FlopMeter(cost_models(method)) as meter:
             completions = method.generate(batch, dec, n_thoughts=n, thought_cache=thought_cache)
+        cost = unit_cost(method, meter, len(batch), time.time() - t)
         prompts = method.prompt_texts(batch, n)
         new = []
         for i, ex, prompt, comps in zip(batches[b], batch, prompts, completions):
@@ -154,9 +157,44 @@ def _generate_units(method: Method, examples: list, ecfg: EvalConfig, dec: Decod
                 pred = extract_answer(c, ecfg.task, ecfg.scoring, options=ex.options)
                 new.append({"seed": s, "batch": b, "index": i, "id": ex.id, "sample": j, "prompt": prompt,
                             "completion": str(c), "pred": pred, "gold": ex.answer,
-                            "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens})
+                            "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens, "cost": cost})
         append_jsonl(part, new)  # one fsync'd append per batch: a crash loses at most this batch
         maybe_crash("eval-batch")
+
+
+def cost_models(method: Method) -> dict:
+    """The frozen models whose passes a method's generation runs (both, for two-model methods)."""
+    return {"llm": method.llm.model, "assistant": method.assistant.model if method.assistant is not None else None}
+
+
+def unit_cost(method: Method, meter: FlopMeter, n_questions: int, seconds: float) -> dict:
+    """One batch's compute per question (every sample of it included): FLOPs of each model, the
+    positions the LLM computed (prompt, thoughts and generated tokens, padding included), the
+    largest key/value length cached and its entries (keys + values, all layers), milliseconds."""
+    tot = meter.totals()
+    cfg = method.llm.model.config
+    hd = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+    kv_heads = getattr(cfg, "num_key_value_heads", None) or cfg.num_attention_heads
+    peak = tot["llm"]["peak_kv"]
+    out = {"flops": sum(v["flops"] for v in tot.values()) / n_questions,
+           "flops_llm": tot["llm"]["flops"] / n_questions,
+           "flops_assistant": tot["assistant"]["flops"] / n_questions if "assistant" in tot else 0.0,
+           "llm_positions": tot["llm"]["tokens"] / n_questions, "peak_kv": peak,
+           "peak_kv_entries": peak * cfg.num_hidden_layers * 2 * kv_heads * hd, "ms": 1000 * seconds / n_questions}
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
+
+
+def cost_summary(rows: list[dict]) -> dict | None:
+    """Mean compute per question over every row that recorded it (runs written before cost was
+    recorded have none)."""
+    costs = [r["cost"] for r in rows if isinstance(r.get("cost"), dict)]
+    if not costs:
+        return None
+    keys = costs[0].keys()
+    out = {k: statistics.fmean(c[k] for c in costs) for k in keys if k != "peak_kv_entries" and k != "peak_kv"}
+    out["peak_kv"] = max(c["peak_kv"] for c in costs)
+    out["peak_kv_entries"] = max(c["peak_kv_entries"] for c in costs)
+    return out
 
 
 def _merge(out: Path, expected: dict[tuple[int, int], int], seeds: list[int]) -> list[dict]:
@@ -211,6 +249,7 @@ def summarize(rows: list[dict], seeds: list[int], ecfg: EvalConfig, fp: dict, ex
         "accuracy_mean": statistics.fmean(accs), "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         "extraction_failure_rate": statistics.fmean(v["extraction_failure_rate"] for v in per_seed.values()),
         "mean_generated_tokens": statistics.fmean(v["mean_generated_tokens"] for v in per_seed.values()),
+        "cost_per_question": cost_summary(rows),
         "settings": fp,
     }
 
@@ -223,4 +262,9 @@ def format_table(m: dict) -> str:
                      f"{v['extraction_failure_rate']:.2f}% | {v['mean_generated_tokens']:.1f} |")
     lines.append(f"| **mean +- std** | **{m['accuracy_mean']:.2f} +- {m['accuracy_std']:.2f}** | | "
                  f"{m['extraction_failure_rate']:.2f}% | {m['mean_generated_tokens']:.1f} |")
+    c = m.get("cost_per_question")
+    if c:
+        lines.append(f"\nper question: {c['flops'] / 1e9:.3g} GFLOPs (LLM {c['flops_llm'] / 1e9:.3g}, assistant "
+                     f"{c['flops_assistant'] / 1e9:.3g}), {c['llm_positions']:.0f} LLM positions computed, "
+                     f"peak key/value length {c['peak_kv']}, {c['ms']:.1f} ms")
     return "\n".join(lines)

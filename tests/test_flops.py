@@ -40,3 +40,25 @@ def test_training_loss_flops_match_torch(tiny_pair, name):
     m = build(tiny_pair, name, attn_implementation="eager")
     ours, ref, _ = counted(m, lambda: m.loss(data(2), N, 256))
     assert ref > 0 and abs(ours - ref) / ref < 0.05, (name, ours, ref)
+
+
+@pytest.mark.parametrize("name", ["zero-shot-cot", "softcot"])
+def test_evaluation_records_compute_per_question(tiny_pair, tmp_path, name):
+    """metrics.json has each method's compute per question, and it adds up to what ran."""
+    import json
+
+    from softcot.config import EvalConfig
+    from softcot.evaluate import cost_models, evaluate
+
+    m = build(tiny_pair, name)
+    ex = data(4)
+    ecfg = EvalConfig(task="gsm8k", data_file="x", output_dir=str(tmp_path / "ev"), seeds=[41], batch_size=2,
+                      n_thoughts=N, prefix_cache=False)
+    with FlopMeter(cost_models(m)) as meter:
+        metrics = evaluate(m, ex, ecfg, DecodingConfig(do_sample=False, max_new_tokens=5))
+    c = json.loads((tmp_path / "ev" / "metrics.json").read_text())["cost_per_question"]
+    assert c == metrics["cost_per_question"]
+    total = sum(v["flops"] for v in meter.totals().values())
+    assert abs(c["flops"] * len(ex) - total) / total < 1e-6
+    assert (c["flops_assistant"] > 0) == (name == "softcot") and c["ms"] > 0 and c["peak_kv"] > 0
+    assert c["flops"] == pytest.approx(c["flops_llm"] + c["flops_assistant"])

@@ -44,7 +44,11 @@ ROWS = [("zero-shot-cot", "zero-shot-cot", "Zero-Shot CoT"),
         ("softcot", "softcot", "SoftCoT"),
         ("softcot-pp", "softcot-pp", "SoftCoT++"),
         ("lora", "lora", "LoRA (fine-tuning reference)"),
-        ("bridge", "softcot", "SoftCoT, training-free (vocabulary bridge)")]
+        ("bridge", "softcot", "SoftCoT, training-free (vocabulary bridge)"),
+        ("sc", "zero-shot-cot", "Zero-Shot CoT + self-consistency, k at SoftCoT's FLOPs"),
+        ("sc-pp", "zero-shot-cot", "Zero-Shot CoT + self-consistency, k at SoftCoT++'s FLOPs")]
+# self-consistency rows: the method whose inference FLOPs per question k samples must reach
+SC_TARGET = {"sc": "softcot", "sc-pp": "softcot-pp"}
 LORA_LR = 1e-3
 FILE_EXT = {"gsm8k": "jsonl", "asdiv-aug": "jsonl", "aqua": "json", "strategyqa": "json", "date": "json"}
 
@@ -53,8 +57,10 @@ def world_files(world: Path, family: str) -> dict[str, str]:
     return {s: str(world / "data" / family / f"{s}.{FILE_EXT[family]}") for s in ("train", "dev", "test")}
 
 
-def run_cell(models: dict, world: Path, llm: str, family: str, key: str, args, out: Path, caches: dict) -> dict:
-    """Train (per training seed) and evaluate one method on one family; returns {seed: metrics}."""
+def run_cell(models: dict, world: Path, llm: str, family: str, key: str, args, out: Path, caches: dict,
+             num_samples: int = 1) -> dict:
+    """Train (per training seed) and evaluate one method on one family; returns {seed: metrics}.
+    num_samples > 1: k sampled completions per question, majority vote (self-consistency)."""
     from softcot.config import DecodingConfig, EvalConfig
     from softcot.data import load_examples
     from softcot.evaluate import evaluate
@@ -72,7 +78,7 @@ def run_cell(models: dict, world: Path, llm: str, family: str, key: str, args, o
     test_ex = load_examples(family, files["test"], limit=args.limit_test or None)
     base_m, base_t = miniworld_configs()
     mcfg = replace(base_m, method=method_name, assistant=str(world / "assistant"), llm=str(world / llm), task=family)
-    dec = DecodingConfig(do_sample=True, temperature=0.5, max_new_tokens=args.max_new_tokens)
+    dec = DecodingConfig(do_sample=True, temperature=0.5, max_new_tokens=args.max_new_tokens, num_samples=num_samples)
     seeds = [int(s) for s in args.seeds.split(",")]
     results = {}
     for tseed in (args.train_seeds if method_name not in ("zero-shot-cot", "cot-unk", "assist-cot") and key != "bridge"
@@ -83,7 +89,8 @@ def run_cell(models: dict, world: Path, llm: str, family: str, key: str, args, o
         own = method_name in ("lora", "coconut")
         lm = load_frozen_lm(str(world / llm), "float32", "cpu") if own else models[llm]
         method = build_method(mcfg, models={"llm": lm, "assistant": models["assistant"]})
-        run = out / llm / family / key / (f"train-seed-{tseed}" if tseed is not None else "run")
+        run = out / llm / family / key / (f"train-seed-{tseed}" if tseed is not None else
+                                          (f"k{num_samples}" if num_samples > 1 else "run"))
         if method.trains:
             tcfg = replace(base_t, output_dir=str(run / "ckpt"), seed=tseed if tseed is not None else 0,
                            limit=args.limit_train, init_only=key == "bridge", eval_every=args.eval_every,
@@ -91,11 +98,34 @@ def run_cell(models: dict, world: Path, llm: str, family: str, key: str, args, o
                            max_steps=args.max_steps)
             if method.cacheable_thoughts:
                 caches.setdefault((llm, family, key), ThoughtCache(method.assistant))
+            t = time.time()
             train(method, tcfg, train_ex, dev_ex, thought_cache=caches.get((llm, family, key)))
+            train_s = time.time() - t  # a resumed, finished run reads back: see train_seconds in its summary
         ecfg = EvalConfig(task=family, data_file=files["test"], output_dir=str(run / "eval"), seeds=seeds,
                           batch_size=64, limit=args.limit_test, n_thoughts=base_m.n_thoughts)
         results[tseed] = evaluate(method, test_ex, ecfg, dec) | {"eval_dir": str(run / "eval")}
+        if method.trains:
+            results[tseed]["train_s"] = _train_seconds(run / "ckpt", train_s)
     return results
+
+
+def sc_samples(zs_runs: dict, target_runs: dict) -> int:
+    """The smallest number of sampled completions k (>= 2) whose inference FLOPs per question reach
+    the target method's: each sample prefills and decodes on its own, so k samples cost k times one."""
+    import math
+
+    one = statistics.mean(r["cost_per_question"]["flops"] for r in zs_runs.values())
+    target = statistics.mean(r["cost_per_question"]["flops"] for r in target_runs.values())
+    return max(2, math.ceil(target / one))
+
+
+def _train_seconds(ckpt: Path, measured: float) -> float:
+    """A training run's wall time, kept beside it so a resumed table reports the first measurement."""
+    path = ckpt / "train_seconds.json"
+    if path.is_file():
+        return json.loads(path.read_text())["seconds"]
+    path.write_text(json.dumps({"seconds": round(measured, 2)}))
+    return measured
 
 
 def per_question(eval_dirs: list[str]) -> dict[str, float]:
@@ -118,6 +148,14 @@ def cell_summary(runs: dict, zs_runs: dict | None) -> dict:
            "std_train": statistics.stdev(means) if len(means) > 1 else None,
            "std_sampling": statistics.mean(statistics.stdev(g) if len(g) > 1 else 0.0 for g in grid),
            "per_train_seed": means}
+    costs = [r["cost_per_question"] for r in runs.values() if r.get("cost_per_question")]
+    if costs:
+        out["gflops_per_q"] = statistics.mean(c["flops"] for c in costs) / 1e9
+        out["ms_per_q"] = statistics.mean(c["ms"] for c in costs)
+        out["llm_positions_per_q"] = statistics.mean(c["llm_positions"] for c in costs)
+    out["num_samples"] = next(iter(runs.values())).get("num_samples", 1)
+    trains = [r["train_s"] for r in runs.values() if "train_s" in r]
+    out["train_s"] = statistics.mean(trains) if trains else 0.0
     if zs_runs is not None:
         a = per_question([r["eval_dir"] for r in runs.values()])
         b = per_question([r["eval_dir"] for r in zs_runs.values()])
@@ -150,7 +188,22 @@ def markdown(table: dict, args, wall_s: float) -> str:
                 ci_s = f" [{ci['ci95'][0]:+.1f}, {ci['ci95'][1]:+.1f}]" if ci and key != "zero-shot-cot" else ""
                 cells.append(f"{c['mean']:.1f} ({sd}{c['std_sampling']:.1f}){ci_s}")
             avg = [block[key][f]["mean"] for f in FAMILIES if f in block[key]]
+            if key in SC_TARGET:
+                label += " (k = " + ", ".join(str(block[key][f].get("num_samples", "?")) for f in FAMILIES
+                                              if f in block[key]) + " per family)"
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {statistics.mean(avg):.1f} |")
+        lines += [f"\nCompute ({llm}): inference GFLOPs per question (both models, prompt and generated tokens, "
+                  "counted by softcot.flops) / ms per question / seconds per training run, per family:\n",
+                  "| method | " + " | ".join(FAMILIES) + " |", "|---|" + "---|" * len(FAMILIES)]
+        for key, _, label in ROWS:
+            if key not in block:
+                continue
+            cells = []
+            for fam in FAMILIES:
+                c = block[key].get(fam) or {}
+                cells.append(f"{c['gflops_per_q']:.3f} / {c['ms_per_q']:.0f} / {c['train_s']:.0f}"
+                             if "gflops_per_q" in c else "-")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -226,7 +279,14 @@ def main(argv=None) -> dict:
             runs = {}
             for key in [m for m in args.methods.split(",") if m]:
                 t = time.time()
-                runs[key] = run_cell(models, world, llm, fam, key, args, out, caches)
+                k = 1
+                if key in SC_TARGET:  # the smallest k whose FLOPs reach the target's (zero-shot CoT: k=1 measured)
+                    if "zero-shot-cot" not in runs or SC_TARGET[key] not in runs:
+                        continue
+                    k = sc_samples(runs["zero-shot-cot"], runs[SC_TARGET[key]])
+                runs[key] = run_cell(models, world, llm, fam, key, args, out, caches, num_samples=k)
+                for r in runs[key].values():
+                    r["num_samples"] = k
                 print(f"[{(time.time() - t0) / 60:5.1f} min] {llm} {fam} {key}: "
                       f"{statistics.mean(r['accuracy_mean'] for r in runs[key].values()):.1f} "
                       f"({time.time() - t:.0f} s)", flush=True)

@@ -150,6 +150,9 @@ def _generate_units(method: Method, examples: list, ecfg: EvalConfig, dec: Decod
         with torch.inference_mode(), FlopMeter(cost_models(method)) as meter:
             completions = method.generate(batch, dec, n_thoughts=n, thought_cache=thought_cache)
         cost = unit_cost(method, meter, len(batch), time.time() - t)
+        # compute goes beside the predictions, not into them: predictions stay byte-identical across
+        # process counts, resumes and prefix reuse, while the cost (ms, FLOPs) honestly differs
+        append_jsonl(part.parent / ("costs" + part.name[len("predictions"):]), [{"seed": s, "batch": b, "questions": len(batch), **cost}])
         prompts = method.prompt_texts(batch, n)
         new = []
         for i, ex, prompt, comps in zip(batches[b], batch, prompts, completions):
@@ -157,7 +160,7 @@ def _generate_units(method: Method, examples: list, ecfg: EvalConfig, dec: Decod
                 pred = extract_answer(c, ecfg.task, ecfg.scoring, options=ex.options)
                 new.append({"seed": s, "batch": b, "index": i, "id": ex.id, "sample": j, "prompt": prompt,
                             "completion": str(c), "pred": pred, "gold": ex.answer,
-                            "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens, "cost": cost})
+                            "correct": is_correct(pred, ex.answer, ecfg.task), "tokens": c.tokens})
         append_jsonl(part, new)  # one fsync'd append per batch: a crash loses at most this batch
         maybe_crash("eval-batch")
 
@@ -184,17 +187,23 @@ def unit_cost(method: Method, meter: FlopMeter, n_questions: int, seconds: float
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in out.items()}
 
 
-def cost_summary(rows: list[dict]) -> dict | None:
-    """Mean compute per question over every row that recorded it (runs written before cost was
-    recorded have none)."""
-    costs = [r["cost"] for r in rows if isinstance(r.get("cost"), dict)]
-    if not costs:
+def cost_summary(out: Path) -> dict | None:
+    """Mean compute per question over the evaluated (seed, batch) units (`costs*.jsonl`, the last
+    record of a unit redone on resume), weighted by the unit's questions; None for a run written
+    before compute was recorded."""
+    units: dict = {}
+    for path in sorted(out.glob("costs*.jsonl")):
+        for r in read_rows(path):
+            units[(r["seed"], r["batch"])] = r
+    if not units:
         return None
-    keys = costs[0].keys()
-    out = {k: statistics.fmean(c[k] for c in costs) for k in keys if k != "peak_kv_entries" and k != "peak_kv"}
-    out["peak_kv"] = max(c["peak_kv"] for c in costs)
-    out["peak_kv_entries"] = max(c["peak_kv_entries"] for c in costs)
-    return out
+    rows = list(units.values())
+    n = sum(r["questions"] for r in rows)
+    keys = [k for k in rows[0] if k not in ("seed", "batch", "questions", "peak_kv", "peak_kv_entries")]
+    res = {k: sum(r[k] * r["questions"] for r in rows) / n for k in keys}
+    res["peak_kv"] = max(r["peak_kv"] for r in rows)
+    res["peak_kv_entries"] = max(r["peak_kv_entries"] for r in rows)
+    return res
 
 
 def _merge(out: Path, expected: dict[tuple[int, int], int], seeds: list[int]) -> list[dict]:
@@ -249,7 +258,7 @@ def summarize(rows: list[dict], seeds: list[int], ecfg: EvalConfig, fp: dict, ex
         "accuracy_mean": statistics.fmean(accs), "accuracy_std": statistics.pstdev(accs) if len(accs) > 1 else 0.0,
         "extraction_failure_rate": statistics.fmean(v["extraction_failure_rate"] for v in per_seed.values()),
         "mean_generated_tokens": statistics.fmean(v["mean_generated_tokens"] for v in per_seed.values()),
-        "cost_per_question": cost_summary(rows),
+        "cost_per_question": cost_summary(Path(ecfg.output_dir)),
         "settings": fp,
     }
 

@@ -16,6 +16,7 @@ evaluation at its last finished batch.
 from __future__ import annotations
 
 import json
+import statistics
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -295,7 +296,8 @@ def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], runs: dict[s
     from softcot.utils import atomic_write_text
 
     rows = ["| method | accuracy (mean) | +- std over training seeds | +- std over sampling seeds | per training seed "
-            "| SoftCoT minus method [95% paired bootstrap CI over questions, runs pooled] |", "|---|---|---|---|---|---|"]
+            "| SoftCoT minus method [95% paired bootstrap CI over questions, runs pooled] | GFLOPs / ms per question |",
+            "|---|---|---|---|---|---|---|"]
     comparisons, methods = {}, {}
     soft = per_example([r / "eval" for r in runs["softcot"].values()]) if "softcot" in results else None
     for name, per_run in results.items():
@@ -309,7 +311,12 @@ def summarize(cfg: DemoConfig, out: Path, results: dict[str, dict], runs: dict[s
         t_sd = "n/a (not trained)" if sp["std_over_training_seeds"] is None and None in per_run else (
             f"{sp['std_over_training_seeds']:.2f}" if sp["std_over_training_seeds"] is not None else "n/a (1 seed)")
         per_t = ", ".join(f"{v:.1f}" for v in sp["per_train_seed"].values()) or "-"
-        rows.append(f"| {name} | {sp['accuracy_mean']:.2f} | {t_sd} | {sp['std_over_sampling_seeds']:.2f} | {per_t} | {cmp} |")
+        costs = [r["cost_per_question"] for r in per_run.values() if r.get("cost_per_question")]
+        sp["cost_per_question"] = {k: statistics.fmean(c[k] for c in costs) for k in ("flops", "ms")} if costs else None
+        cost = (f"{sp['cost_per_question']['flops'] / 1e9:.3f} / {sp['cost_per_question']['ms']:.0f}"
+                if costs else "-")  # counted by softcot.flops over every evaluated batch
+        rows.append(f"| {name} | {sp['accuracy_mean']:.2f} | {t_sd} | {sp['std_over_sampling_seeds']:.2f} | {per_t} | {cmp} "
+                    f"| {cost} |")
     md = "\n".join(rows)
     if sweep:
         md += "\n\nSoftCoT accuracy vs number of soft thoughts (first training seed, first seed): " + ", ".join(

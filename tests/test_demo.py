@@ -42,6 +42,10 @@ def test_quick_demo_writes_report_and_plots_then_reruns_from_cache(quick_world, 
     assert text.index("first look: zero-shot CoT") < text.index("| zero-shot-cot |")
     assert [r.split("|")[1].strip() for r in text.splitlines() if r.startswith("| ") and "---" not in r][1:] == \
         ["zero-shot-cot", "cot-unk", "assist-cot", "prompt-tuning", "softcot"]
+    # compute beside accuracy: every method's counted FLOPs per question; SoftCoT's include the assistant
+    cost = {n: m["cost_per_question"] for n, m in summary["methods"].items()}
+    assert all(c and c["flops"] > 0 and c["ms"] > 0 for c in cost.values()) and "GFLOPs / ms per question" in text
+    assert cost["softcot"]["flops"] > cost["zero-shot-cot"]["flops"]
     parts = [p["part"] for p in summary["timings"]]
     assert parts[:4] == ["setup: load the frozen LMs", "evaluate zero-shot-cot", "train softcot, training seed 42",
                          "evaluate softcot, training seed 42"]

@@ -34,7 +34,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-FAMILIES = ("gsm8k", "asdiv-aug", "aqua", "strategyqa", "date")
+from softcot.miniworld.families import FAMILIES, FILE_EXT  # noqa: E402  (pure Python, no torch)
+
 LLMS = ("llama", "qwen")
 # (method key, the method softcot builds, the row's name as in the paper's Table 2)
 ROWS = [("zero-shot-cot", "zero-shot-cot", "Zero-Shot CoT"),
@@ -50,7 +51,6 @@ ROWS = [("zero-shot-cot", "zero-shot-cot", "Zero-Shot CoT"),
 # self-consistency rows: the method whose inference FLOPs per question k samples must reach
 SC_TARGET = {"sc": "softcot", "sc-pp": "softcot-pp"}
 LORA_LR = 1e-3
-FILE_EXT = {"gsm8k": "jsonl", "asdiv-aug": "jsonl", "aqua": "json", "strategyqa": "json", "date": "json"}
 
 
 def world_files(world: Path, family: str) -> dict[str, str]:

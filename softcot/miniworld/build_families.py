@@ -151,8 +151,11 @@ def build_families(out_dir: str | Path, seed: int = 0, quick: bool = False, *, c
         torch.set_num_threads(lm.threads)
     try:
         # 1. the five families' splits, in their native formats, and the LMs' own training problems
-        paths = F.write_families(out / "data", seed=cfg.seed, n_train=cfg.n_train, n_dev=cfg.n_dev, n_test=cfg.n_test)
         splits = {f: F.make_splits(f, cfg.seed, cfg.n_train, cfg.n_dev, cfg.n_test) for f in F.FAMILIES}
+        paths = {f: {s: out / "data" / f / f"{s}.{F.FILE_EXT[f]}" for s in sp} for f, sp in splits.items()}
+        for f, sp in splits.items():  # the splits drawn once: written here, reused below
+            for s, its in sp.items():
+                F.write_split(paths[f][s], f, its)
         held = {f: {F.question_of(it) for s in ("dev", "test") for it in splits[f][s]} for f in F.FAMILIES}
         train = {f: to_examples(f, splits[f]["train"]) for f in F.FAMILIES}
         test = {f: to_examples(f, splits[f]["test"]) for f in F.FAMILIES}

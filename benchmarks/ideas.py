@@ -209,7 +209,10 @@ def main(argv: list[str] | None = None) -> dict:
     for label, (run, n, m) in results.items():
         cost = b.cost(run, n)
         row = {"run": run, "n": n, "accuracy_mean": m["accuracy_mean"], "accuracy_std": m["accuracy_std"],
-               "per_seed": {s: v["accuracy"] for s, v in m["per_seed"].items()}, **cost}
+               "per_seed": {s: v["accuracy"] for s, v in m["per_seed"].items()}, **cost,
+               # counted by softcot.flops over the whole sampled test evaluation: both models, prompt
+               # and generated tokens, every extra pass of the step-wise decoders
+               "cost_per_question": m.get("cost_per_question")}
         if run != "softcot":
             other = per_example([b.out / run / (f"test-n{n}" if n else "test")])
             bs = paired_bootstrap([other[i] for i in ids], [soft[i] for i in ids])
@@ -239,13 +242,16 @@ def main(argv: list[str] | None = None) -> dict:
 def markdown(s: dict) -> str:
     lines = [f"Test split ({s['test_questions']} questions), seeds {s['seeds'][0]}-{s['seeds'][-1]}, sampling T=0.5; "
              "cost columns: greedy, per question.", "",
-             "| method | accuracy (mean +- std) | minus SoftCoT [95% CI] | prompt tokens | peak cached tokens | "
-             "generated tokens | generation ms | steps compressed / re-injections |", "|---|---|---|---|---|---|---|---|"]
+             "| method | accuracy (mean +- std) | minus SoftCoT [95% CI] | GFLOPs / question | prompt tokens | "
+             "peak cached tokens | generated tokens | generation ms | steps compressed / re-injections |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, r in s["table"].items():
         d = r.get("minus_softcot")
         diff = f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d else ""
         fires = f"{r['fires_per_question']:.2f}" if r.get("fires_per_question") is not None else ""
-        lines.append(f"| {label} | {r['accuracy_mean']:.2f} +- {r['accuracy_std']:.2f} | {diff} | {r['prompt_tokens']:.1f} | "
+        c = r.get("cost_per_question") or {}
+        gf = f"{c['flops'] / 1e9:.3f}" if c.get("flops") is not None else "-"
+        lines.append(f"| {label} | {r['accuracy_mean']:.2f} +- {r['accuracy_std']:.2f} | {diff} | {gf} | {r['prompt_tokens']:.1f} | "
                      f"{r['peak_cached']:.1f} | {r['generated_tokens']:.1f} | {r['gen_ms_per_question']:.1f} | {fires} |")
     lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
               "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]

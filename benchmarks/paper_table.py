@@ -17,8 +17,8 @@ over test questions (every run's predictions pooled per question). The training-
 `softcot train --init-only`: deterministic, so one run.
 
 Resumable: every training run and evaluation lives in OUT/<llm>/<family>/<method>/... and a
-finished one is read back, not redone. Writes OUT/paper_table.md, .json and paper_table.png, and
-prints the wall time.
+finished one is read back, not redone. Writes OUT/paper_table.md, .json, paper_table.png (accuracy) and paper_table_flops.png
+(accuracy against inference FLOPs per question, the frontier marked), and prints the wall time.
 """
 from __future__ import annotations
 
@@ -204,7 +204,48 @@ def markdown(table: dict, args, wall_s: float) -> str:
                 cells.append(f"{c['gflops_per_q']:.3f} / {c['ms_per_q']:.0f} / {c['train_s']:.0f}"
                              if "gflops_per_q" in c else "-")
             lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        lines.append(f"\nOn the accuracy-vs-FLOPs frontier ({llm}; no method is as accurate for fewer FLOPs): " +
+                     "; ".join(f"{fam}: {', '.join(frontier(block, fam)) or '-'}" for fam in FAMILIES
+                               if any(fam in c for c in block.values())) + ".")
     return "\n".join(lines) + "\n"
+
+
+def frontier(block: dict, family: str) -> list[str]:
+    """The methods on the accuracy-vs-compute frontier of one family: no other method is at least as
+    accurate for at most its inference FLOPs per question (and strictly better in one)."""
+    pts = {k: (c[family]["gflops_per_q"], c[family]["mean"]) for k, c in block.items()
+           if family in c and "gflops_per_q" in c[family]}
+    return [k for k, (f, a) in pts.items()
+            if not any(f2 <= f and a2 >= a and (f2, a2) != (f, a) for k2, (f2, a2) in pts.items() if k2 != k)]
+
+
+def plot_frontier(table: dict, path: Path) -> None:
+    """Accuracy against inference GFLOPs per question, one panel per LLM family x task family, every
+    method a point (error bar: std over training seeds), the frontier drawn through its points."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fams = [f for f in FAMILIES if any(f in c for b in table.values() for c in b.values())]
+    fig, axes = plt.subplots(len(table), len(fams), figsize=(3.6 * len(fams), 3.3 * len(table)), squeeze=False)
+    for r, (llm, block) in enumerate(table.items()):
+        for c, fam in enumerate(fams):
+            ax = axes[r][c]
+            for i, (key, cell) in enumerate((k, v[fam]) for k, v in block.items() if fam in v and "gflops_per_q" in v[fam]):
+                ax.errorbar(cell["gflops_per_q"], cell["mean"], yerr=cell["std_train"] or 0.0, fmt="o", ms=4,
+                            color=f"C{i % 10}", label=key)
+            front = sorted((block[k][fam]["gflops_per_q"], block[k][fam]["mean"]) for k in frontier(block, fam))
+            if front:
+                ax.plot(*zip(*front), "k--", lw=0.8, alpha=0.6)
+            ax.set_xscale("log")
+            ax.set_title(f"{llm} / {fam}", fontsize=9)
+            ax.set_xlabel("GFLOPs per question", fontsize=8)
+            ax.set_ylabel("test accuracy (%)", fontsize=8)
+    axes[0][-1].legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot(table: dict, path: Path) -> None:
@@ -300,13 +341,15 @@ def main(argv=None) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper_table.md").write_text(md)
     plot(table, out / "paper_table.png")
+    plot_frontier(table, out / "paper_table_flops.png")
     # LoRA and Coconut must have used their own copies: the shared LLMs carry no adapters
     plain = {name: not hasattr(models[name][0], "peft_config") for name in llms}
     result = {"table": table, "runs": raw, "wall_s": round(wall, 1), "shared_llms_plain": plain,
               "args": {k: v for k, v in vars(args).items()}}
     write_json(out / "paper_table.json", result)
     print(md)
-    print(f"wall time {wall / 60:.1f} min; {out / 'paper_table.md'}, {out / 'paper_table.json'}, {out / 'paper_table.png'}")
+    print(f"wall time {wall / 60:.1f} min; {out / 'paper_table.md'}, {out / 'paper_table.json'}, {out / 'paper_table.png'}, "
+          f"{out / 'paper_table_flops.png'}")
     return result
 
 

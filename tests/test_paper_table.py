@@ -68,3 +68,16 @@ def test_quick_paper_table_covers_every_cell(world, tmp_path):
     md = (tmp_path / "pt" / "paper_table.md").read_text()
     assert "## LLM family: llama" in md and "## LLM family: qwen" in md and "| Coconut |" in md
     assert (tmp_path / "pt" / "paper_table.png").stat().st_size > 1000
+    assert (tmp_path / "pt" / "paper_table_flops.png").stat().st_size > 1000
+    assert "accuracy-vs-FLOPs frontier (llama" in md
+
+
+def test_frontier_keeps_only_undominated_methods():
+    pt = paper_table()
+    cell = lambda gf, acc: {"gsm8k": {"gflops_per_q": gf, "mean": acc}}  # noqa: E731
+    block = {"zero-shot-cot": cell(1.0, 20.0), "cot-unk": cell(1.2, 19.0), "softcot": cell(1.3, 40.0),
+             "sc": cell(2.6, 21.0), "lora": cell(1.0, 20.0), "assist-cot": cell(1.3, 38.0)}
+    # cot-unk costs more than zero-shot CoT for less; sc and assist-cot lose to SoftCoT at no more cost;
+    # two methods at the same point are both kept
+    assert sorted(pt.frontier(block, "gsm8k")) == ["lora", "softcot", "zero-shot-cot"]
+    assert pt.frontier(block, "aqua") == []

@@ -45,12 +45,15 @@ FILE_EXT = {"gsm8k": "jsonl", "asdiv-aug": "jsonl", "aqua": "json", "strategyqa"
 
 SURE_PACKS = dict(gen.PACK_SIZES)  # crates 12, packs 6, trays 8, jars 5
 UNSURE_PACKS = {"cartons": (10, 15), "tins": (4, 9)}  # (true size, the other candidate)
-SURE_FESTIVALS = {"Lantern Day": (4, 12), "Kite Day": (6, 5), "Harvest Fair": (9, 23), "Snow Feast": (1, 17)}
-UNSURE_FESTIVALS = {"Moon Market": ((10, 8), (10, 18)), "River Day": ((7, 3), (8, 3))}
+# festival days sit in FESTIVAL_DAYS and a question moves at most 10 days, so date arithmetic
+# never leaves the month: a mini LLM learns day sums in its build budget, not the calendar
+FESTIVAL_DAYS = (11, 18)
+SURE_FESTIVALS = {"Lantern Day": (4, 12), "Kite Day": (6, 15), "Harvest Fair": (9, 13), "Snow Feast": (1, 17)}
+UNSURE_FESTIVALS = {"Moon Market": ((10, 11), (10, 17)), "River Day": ((7, 14), (8, 14))}
 UNSURE_TRUE_SHARE = 0.5  # of the assistant's training hints for an unsure fact, the share that is true
-YEARS = tuple(range(2015, 2025))
+YEARS = tuple(range(1990, 2030))
 # what a date question asks for, as BBH asks it: the date that many days from today
-ASKS = {"today": 0, "tomorrow": 1, "yesterday": -1, "one week from today": 7, "one week ago": -7, "10 days ago": -10}
+ASKS = {"today": 0, "tomorrow": 1, "yesterday": -1}
 
 
 @dataclass
@@ -92,8 +95,7 @@ def draw_fact(rng: random.Random, kind: str, llm_world: bool) -> Fact:
         return Fact("pack", name, SURE_PACKS[name])
     name = rng.choice(sorted(SURE_FESTIVALS) + sorted(UNSURE_FESTIVALS))
     if llm_world:
-        day = dt.date(2021, 1, 1) + dt.timedelta(days=rng.randrange(365))
-        return Fact("festival", name, (day.month, day.day))
+        return Fact("festival", name, (rng.randint(1, 12), rng.randint(*FESTIVAL_DAYS)))
     if name in UNSURE_FESTIVALS:
         return Fact("festival", name, *UNSURE_FESTIVALS[name])
     return Fact("festival", name, SURE_FESTIVALS[name])
@@ -164,6 +166,16 @@ def _options(rng: random.Random, gold: int, must: list[int], n: int = 5) -> tupl
     return vals, vals.index(gold)
 
 
+def scan_step(answer: str, labelled: list[str], gold: int) -> str:
+    """The step that picks an option by checking them in order, up to the match, one per line as
+    the prompt lists them ("Check the options for 80:\nA)60 no\nB)73 no\nC)80 yes."). A mini LLM
+    copies each option line and compares it with one value; a line start tokenizes as it does in
+    the prompt ("A" there, not " A"), so the copy is a plain match. Naming the letter of a value
+    in one step instead needs a lookup it does not learn in its build budget."""
+    return f"Check the options for {answer}:\n" + "\n".join(
+        f"{lab} {'yes' if i == gold else 'no'}" for i, lab in enumerate(labelled[:gold + 1])) + "."
+
+
 def gsm8k_item(rng: random.Random, llm_world: bool = False) -> Item:
     p, fact, _ = _story(rng, llm_world, pack_share=0.5)
     rec = gen.to_record(p)
@@ -172,7 +184,7 @@ def gsm8k_item(rng: random.Random, llm_world: bool = False) -> Item:
 
 def asdiv_item(rng: random.Random, llm_world: bool = False) -> Item:
     """One- or two-step problems in ASDiv-Aug's surface: lower case, spaced punctuation, another
-    phrasing, numbers to 400, the answer as bare calculator annotations."""
+    phrasing, numbers to 160, the answer as bare calculator annotations."""
     name, _ = rng.choice(gen.NAMES)
     other = rng.choice([n for n, _ in gen.NAMES if n != name])
     item = rng.choice(gen.ITEMS)
@@ -182,10 +194,10 @@ def asdiv_item(rng: random.Random, llm_world: bool = False) -> Item:
         first, total = f"{name.lower()} has {a} {fact.name} of {item}", a * size
         eqs = [f"{a}*{size}={total}"]
     else:
-        fact, a = None, rng.randint(12, 200)
+        fact, a = None, rng.randint(12, 99)
         first, total = f"{name.lower()} has {a} {item}", a
         eqs = []
-    b = rng.randint(5, 200)
+    b = rng.randint(5, 60)
     form = rng.choice(("more", "left", "together"))
     if form == "more":
         q = f"{first} . {other.lower()} has {b} more {item} than {name.lower()} . how many {item} does {other.lower()} have ?"
@@ -209,34 +221,37 @@ def aqua_item(rng: random.Random, llm_world: bool = False) -> Item:
     vals, gi = _options(rng, p.answer, must)
     letter = "ABCDE"[gi]
     steps = gen.record_steps(gen.to_record(p))
-    record = {"question": gen.question_text(p), "options": [f"{'ABCDE'[i]}){v}" for i, v in enumerate(vals)],
+    options = [f"{'ABCDE'[i]}){v}" for i, v in enumerate(vals)]
+    record = {"question": gen.question_text(p), "options": options,
               "rationale": "\n".join(steps + [f"Answer: {letter}"]), "correct": letter}
     meta = {"other_answer": str(alt.answer)} if alt is not None else {}
-    return Item("aqua", record, letter, steps + [f"{p.answer} is option {letter}."], fact, meta)
+    return Item("aqua", record, letter, steps + [scan_step(str(p.answer), options, gi)], fact, meta)
 
 
 def strategyqa_item(rng: random.Random, llm_world: bool = False, index: int = 0) -> Item:
-    """Yes/no over a fact the question leaves implicit: can the items be shared evenly, or is
-    there more than a threshold?"""
+    """Yes/no over a fact the question leaves implicit: are there more (or fewer) items than a
+    threshold in a few packs?"""
     fact = draw_fact(rng, "pack", llm_world)
     name, _ = rng.choice(gen.NAMES)
     item = rng.choice(gen.ITEMS)
     a = rng.randint(2, 6)
     total = a * fact.value
     want = rng.random() < 0.5  # balanced yes/no
+    # the threshold is a round number in another ten than the total, so the comparison is decided by
+    # the tens digit alone: a mini LLM learns that in its build budget (a close call, e.g. 30 vs 25,
+    # it never learned: every such answer came out "no")
+    tens = [x for x in range(10, 100, 10) if x // 10 != total // 10 and (total > x) == want]
+    t = rng.choice(tens) if tens else 10 * (total // 10 + 1)
     if rng.random() < 0.5:
-        ks = [k for k in range(2, 10) if (total % k == 0) == want and k != total]
-        k = rng.choice(ks) if ks else 2
-        question = f"Could {name} share {a} {fact.name} of {item} equally among {k} friends with none left over?"
-        answer = total % k == 0
-        last = f"{total} {'can' if answer else 'cannot'} be split into {k} equal shares."
-        decomp = f"Is #2 divisible by {k}?"
-    else:
-        t = total - rng.randint(1, 6) if want else total + rng.randint(0, 6)
         question = f"Does {name} have more than {t} {item} in {a} {fact.name}?"
         answer = total > t
         last = f"{total} is {'more' if answer else 'not more'} than {t}."
         decomp = f"Is #2 more than {t}?"
+    else:
+        question = f"Does {name} have fewer than {t} {item} in {a} {fact.name}?"
+        answer = total < t
+        last = f"{total} is {'fewer' if answer else 'not fewer'} than {t}."
+        decomp = f"Is #2 fewer than {t}?"
     facts = [f"One of the {fact.name} holds {fact.value} {item}.", f"{a} {fact.name} hold {a}*{fact.value}={total} {item}.", last]
     record = {"qid": f"mw{index:05d}", "term": fact.name, "description": f"a kind of container for {item}",
               "question": question, "answer": answer, "facts": facts,
@@ -258,7 +273,7 @@ def date_item(rng: random.Random, llm_world: bool = False) -> Item:
     fact = draw_fact(rng, "festival", llm_world)
     year = rng.choice(YEARS)
     base = dt.date(year, *fact.value)
-    off = rng.choice([-1, 1]) * rng.randint(1, 10)
+    off = rng.choice([-1, 1]) * rng.randint(1, 9)  # with ASKS' +-1, never past FESTIVAL_DAYS +- 10
     when = f"{abs(off)} day{'s' if abs(off) > 1 else ''} {'after' if off > 0 else 'before'}"
     ask = rng.choice(sorted(ASKS))
     today = base + dt.timedelta(days=off)
@@ -279,11 +294,12 @@ def date_item(rng: random.Random, llm_world: bool = False) -> Item:
     opts = opts[:6]
     rng.shuffle(opts)
     letter = "ABCDEF"[opts.index(gold)]
-    text = question + "\nOptions:\n" + "\n".join(f"({'ABCDEF'[i]}) {_mdy(d)}" for i, d in enumerate(opts))
+    labelled = [f"({'ABCDEF'[i]}) {_mdy(d)}" for i, d in enumerate(opts)]
+    text = question + "\nOptions:\n" + "\n".join(labelled)
     steps = [f"{fact.name} of {year} is {_mdy(base)}.", f"Today is {when} it: {_mdy(today)}."]
     if ask != "today":
         steps.append(f"The date {ask} is {_mdy(gold)}.")
-    steps.append(f"{_mdy(gold)} is option {letter}.")
+    steps.append(scan_step(_mdy(gold), labelled, opts.index(gold)))
     return Item("date", {"input": text, "target": f"({letter})"}, letter, steps, fact, meta)
 
 

@@ -81,3 +81,20 @@ def test_frontier_keeps_only_undominated_methods():
     # two methods at the same point are both kept
     assert sorted(pt.frontier(block, "gsm8k")) == ["lora", "softcot", "zero-shot-cot"]
     assert pt.frontier(block, "aqua") == []
+
+
+def test_one_process_per_llm_family_then_the_joint_report(world, tmp_path, capfd):
+    """--jobs 2: each LLM family's cells run in a child process of their own; the parent then reads
+    every finished run back (nothing is redone) and writes the joint table."""
+    pt = paper_table()
+    out = tmp_path / "par"
+    res = pt.main(["--world", str(world), "--quick", "--jobs", "2", "--out", str(out), "--families", "gsm8k",
+                   "--methods", "zero-shot-cot,softcot", "--limit-test", "2", "--max-new-tokens", "8"])
+    assert set(res["table"]) == {"llama", "qwen"}
+    err = capfd.readouterr()
+    assert "[paper_table] llama:" in err.out and "[paper_table] qwen:" in err.out  # both children started
+    for llm in ("llama", "qwen"):
+        ckpt = out / llm / "gsm8k" / "softcot" / "train-seed-42" / "ckpt"
+        # trained once, by the child: the parent read the run back (its recorded seconds are the child's)
+        assert json.loads((ckpt / "train_seconds.json").read_text())["seconds"] == res["table"][llm]["softcot"]["gsm8k"]["train_s"]
+    assert "## LLM family: qwen" in (out / "paper_table.md").read_text()

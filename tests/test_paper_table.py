@@ -98,3 +98,30 @@ def test_one_process_per_llm_family_then_the_joint_report(world, tmp_path, capfd
         # trained once, by the child: the parent read the run back (its recorded seconds are the child's)
         assert json.loads((ckpt / "train_seconds.json").read_text())["seconds"] == res["table"][llm]["softcot"]["gsm8k"]["train_s"]
     assert "## LLM family: qwen" in (out / "paper_table.md").read_text()
+
+
+def test_build_is_deterministic_from_its_seed(world, tmp_path):
+    from softcot.miniworld.build_families import build_families
+
+    build_families(tmp_path / "again", seed=0, quick=True, log=lambda s: None)
+    for rel in ("llama/model.safetensors", "qwen/model.safetensors", "assistant/model.safetensors",
+                "llama/tokenizer.json", "data/aqua/test.json", "data/date/train.json"):
+        assert (tmp_path / "again" / rel).read_bytes() == (world / rel).read_bytes(), rel
+
+
+def test_the_shipped_world_loads_through_the_real_loaders():
+    """The five-family world in the package: every family's splits through softcot's loader for
+    its benchmark, and the MANIFEST's measurements for every family and model."""
+    from softcot.miniworld import FAMILIES_DIR
+    from softcot.miniworld.families import FAMILIES, FILE_EXT
+
+    if not (FAMILIES_DIR / "MANIFEST.json").is_file():
+        pytest.skip("no shipped five-family world")
+    m = json.loads((FAMILIES_DIR / "MANIFEST.json").read_text())
+    assert set(m["test_accuracy"]) == set(FAMILIES) and not m["quick"]
+    for fam in FAMILIES:
+        sizes = {s: len(load_examples(fam, FAMILIES_DIR / "data" / fam / f"{s}.{FILE_EXT[fam]}"))
+                 for s in ("train", "dev", "test")}
+        assert sizes == {"train": m["config"]["n_train"], "dev": m["config"]["n_dev"], "test": m["config"]["n_test"]}
+    for name in ("llama", "qwen", "assistant"):
+        assert (FAMILIES_DIR / name / "model.safetensors").is_file() and (FAMILIES_DIR / name / "config.json").is_file()

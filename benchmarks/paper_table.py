@@ -166,7 +166,29 @@ def cell_summary(runs: dict, zs_runs: dict | None) -> dict:
     return out
 
 
-def markdown(table: dict, args, wall_s: float) -> str:
+PAIRS = (("softcot", "assist-cot"), ("softcot", "bridge"), ("softcot-pp", "softcot"), ("bridge", "assist-cot"))
+
+
+def pairs(raw: dict) -> dict:
+    """Paired bootstrap CIs over questions between the rows that answer the paper's questions
+    (soft thoughts vs the written hint, training vs the bridge, SoftCoT++ vs SoftCoT): every
+    run's predictions pooled per question. {llm: {family: {"a-b": {diff, ci95}}}}."""
+    from softcot.stats import paired_bootstrap
+
+    out: dict = {}
+    for llm, fams in raw.items():
+        for fam, keys in fams.items():
+            for a, b in PAIRS:
+                if a in keys and b in keys:
+                    qa, qb = (per_question([r["eval_dir"] for r in keys[k].values()]) for k in (a, b))
+                    ids = sorted(qa)
+                    bs = paired_bootstrap([qa[i] for i in ids], [qb[i] for i in ids])
+                    out.setdefault(llm, {}).setdefault(fam, {})[f"{a} - {b}"] = {
+                        "diff": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
+    return out
+
+
+def markdown(table: dict, args, wall_s: float, paired: dict | None = None) -> str:
     lines = [f"# The paper's Table 2 on the five-family mini world\n",
              f"Test split per family ({args.limit_test or 'all'} questions), sampling T=0.5, seeds {args.seeds}; "
              f"trained rows over training seeds {','.join(map(str, args.train_seeds))}; SoftCoT++ with K={args.chains} "
@@ -209,6 +231,9 @@ def markdown(table: dict, args, wall_s: float) -> str:
         lines.append(f"\nOn the accuracy-vs-FLOPs frontier ({llm}; no method is as accurate for fewer FLOPs): " +
                      "; ".join(f"{fam}: {', '.join(frontier(block, fam)) or '-'}" for fam in FAMILIES
                                if any(fam in c for c in block.values())) + ".")
+        for fam, ds in (paired or {}).get(llm, {}).items():
+            lines.append(f"\nPaired over questions ({llm}, {fam}): " + "; ".join(
+                f"{k} {d['diff']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" for k, d in ds.items()) + ".")
     return "\n".join(lines) + "\n"
 
 
@@ -367,14 +392,15 @@ def main(argv=None) -> dict:
                 raw.setdefault(llm, {}).setdefault(fam, {})[key] = {str(t): {k: v for k, v in m.items() if k != "per_seed"}
                                                                      for t, m in r.items()}
     wall = time.time() - t_begin  # the child processes' time included
-    md = markdown(table, args, wall)
+    paired = pairs(raw)
+    md = markdown(table, args, wall, paired)
     out.mkdir(parents=True, exist_ok=True)
     (out / "paper_table.md").write_text(md)
     plot(table, out / "paper_table.png")
     plot_frontier(table, out / "paper_table_flops.png")
     # LoRA and Coconut must have used their own copies: the shared LLMs carry no adapters
     plain = {name: not hasattr(models[name][0], "peft_config") for name in llms}
-    result = {"table": table, "runs": raw, "wall_s": round(wall, 1), "shared_llms_plain": plain,
+    result = {"table": table, "runs": raw, "paired": paired, "wall_s": round(wall, 1), "shared_llms_plain": plain,
               "args": {k: v for k, v in vars(args).items()}}
     write_json(out / "paper_table.json", result)
     print(md)

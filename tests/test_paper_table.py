@@ -69,6 +69,9 @@ def test_quick_paper_table_covers_every_cell(world, tmp_path):
     assert "## LLM family: llama" in md and "## LLM family: qwen" in md and "| Coconut |" in md
     assert (tmp_path / "pt" / "paper_table.png").stat().st_size > 1000
     assert (tmp_path / "pt" / "paper_table_flops.png").stat().st_size > 1000
+    assert set(res["paired"]["qwen"]["aqua"]) == {"softcot - assist-cot", "softcot - bridge", "softcot-pp - softcot",
+                                                  "bridge - assist-cot"}
+    assert "Paired over questions (llama, date): softcot - assist-cot" in md
     assert "accuracy-vs-FLOPs frontier (llama" in md
 
 

@@ -141,8 +141,6 @@ def per_question(eval_dirs: list[str]) -> dict[str, float]:
 
 def cell_summary(runs: dict, zs_runs: dict | None) -> dict:
     """Mean, std over training seeds, std over sampling seeds, paired bootstrap CI vs zero-shot CoT."""
-    from softcot.stats import paired_bootstrap
-
     grid = [[v["accuracy"] for v in r["per_seed"].values()] for r in runs.values()]
     means = [statistics.mean(g) for g in grid]
     out = {"mean": statistics.mean(means), "n_train_seeds": len([t for t in runs if t is not None]),
@@ -158,12 +156,20 @@ def cell_summary(runs: dict, zs_runs: dict | None) -> dict:
     trains = [r["train_s"] for r in runs.values() if "train_s" in r]
     out["train_s"] = statistics.mean(trains) if trains else 0.0
     if zs_runs is not None:
-        a = per_question([r["eval_dir"] for r in runs.values()])
-        b = per_question([r["eval_dir"] for r in zs_runs.values()])
-        ids = sorted(a)
-        bs = paired_bootstrap([a[i] for i in ids], [b[i] for i in ids])
-        out["vs_zero_shot"] = {"diff": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
+        out["vs_zero_shot"] = paired_diff(runs, zs_runs)
     return out
+
+
+def paired_diff(runs_a: dict, runs_b: dict) -> dict:
+    """A minus B in accuracy points, with a paired bootstrap 95 % CI over test questions (each
+    question's accuracy averaged over every run and sampling seed of a method)."""
+    from softcot.stats import paired_bootstrap
+
+    a = per_question([r["eval_dir"] for r in runs_a.values()])
+    b = per_question([r["eval_dir"] for r in runs_b.values()])
+    ids = sorted(a)
+    bs = paired_bootstrap([a[i] for i in ids], [b[i] for i in ids])
+    return {"diff": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
 
 
 PAIRS = (("softcot", "assist-cot"), ("softcot", "bridge"), ("softcot-pp", "softcot"), ("bridge", "assist-cot"))
@@ -173,18 +179,12 @@ def pairs(raw: dict) -> dict:
     """Paired bootstrap CIs over questions between the rows that answer the paper's questions
     (soft thoughts vs the written hint, training vs the bridge, SoftCoT++ vs SoftCoT): every
     run's predictions pooled per question. {llm: {family: {"a-b": {diff, ci95}}}}."""
-    from softcot.stats import paired_bootstrap
-
     out: dict = {}
     for llm, fams in raw.items():
         for fam, keys in fams.items():
             for a, b in PAIRS:
                 if a in keys and b in keys:
-                    qa, qb = (per_question([r["eval_dir"] for r in keys[k].values()]) for k in (a, b))
-                    ids = sorted(qa)
-                    bs = paired_bootstrap([qa[i] for i in ids], [qb[i] for i in ids])
-                    out.setdefault(llm, {}).setdefault(fam, {})[f"{a} - {b}"] = {
-                        "diff": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
+                    out.setdefault(llm, {}).setdefault(fam, {})[f"{a} - {b}"] = paired_diff(keys[a], keys[b])
     return out
 
 
@@ -302,10 +302,9 @@ def run_parallel(argv: list[str], llms: list[str]) -> None:
     better as 2 one-thread processes than as 1 two-thread one); a child that fails stops the table."""
     import subprocess
 
-    base = [a for a in argv]
     procs = []
     for llm in llms:
-        cmd = [sys.executable, str(Path(__file__).resolve()), *base, "--llms", llm, "--threads", "1", "--jobs", "1"]
+        cmd = [sys.executable, str(Path(__file__).resolve()), *argv, "--llms", llm, "--threads", "1", "--jobs", "1"]
         print(f"[paper_table] {llm}: {' '.join(cmd[1:])}", flush=True)
         procs.append((llm, subprocess.Popen(cmd)))
     failed = [(llm, p.wait()) for llm, p in procs]

@@ -1,21 +1,26 @@
 """Beyond SoftCoT on the mini world: question-free SoftCoT, LightThinker-style step compression
 (alone and with SoftCoT's thoughts), hidden-state re-injection, and fixed- vs mixed-N training.
 
-    python benchmarks/ideas.py                        # 26 min on 2 CPU cores (fresh); writes runs/ideas/
+    python benchmarks/ideas.py                        # 3 training seeds x 2 sampling seeds; writes runs/ideas/
     python benchmarks/ideas.py --quick                # every code path in a few minutes (runs/ideas-quick)
 
-Protocol (the demo's): the shipped mini LMs and splits; every trained part trained with the
-demo's settings (1 epoch, lr 3e-3, batch 32, cosine, projection norm `match`); sampling T=0.5,
-160 new tokens; the held-out test split over seeds 41-43 (mean +- std), paired bootstrap CI of
-each method minus SoftCoT over test questions (accuracy averaged over seeds). Every choice is made
-on the dev split (first seed): question-free SoftCoT's N, LightThinker's LoRA on/off, re-injection's
-k, LightThinker's epochs (1 or 3). SoftCoT + LightThinker is measured twice: trained jointly
-from scratch like LightThinker, and as SoftCoT's projection (from SoftCoT's, 1 epoch) trained on
-top of the chosen LightThinker, whose gists and LoRA stay frozen. Cost, on the first --cost-n test questions with greedy decoding, batch 64: the LLM's prompt
-length in tokens, the peak number of real cached key/value entries per question (plain decoding:
-prompt + generated tokens; the step-wise methods count their cache after every forward), and the
-generation time per question. Accuracy vs N (first seed): SoftCoT trained at N=4 and trained
-over N drawn from 1-32, and question-free SoftCoT (trained over 1-32).
+Protocol: the shipped mini LMs and splits. Every trained row is trained on training seeds 42-44
+(--train-seeds) with its method's recipe (RECIPE: SoftCoT's miniworld preset, or a whole epoch for
+the parts that start untrained; LightThinker's is the one benchmarks/lt_seeds.py showed lands on
+every seed). Sampling T=0.5, 160 new tokens, sampling seeds 41-42; each row gives the mean, the
+std over training seeds and the std over sampling seeds, and a paired bootstrap CI of the method
+minus SoftCoT over test questions (each question's accuracy averaged over every training and
+sampling seed). Every choice is made on the dev split (first training seed, first sampling seed):
+question-free SoftCoT's N, LightThinker's training (gists + LoRA, gists only, 3 epochs),
+re-injection's k. SoftCoT + LightThinker is measured twice: trained jointly like LightThinker, and
+as SoftCoT's projection (from SoftCoT's, 1 epoch) trained on top of the chosen LightThinker of the
+same training seed, whose gists and LoRA stay frozen. Cost (first training seed), on the first
+--cost-n test questions with greedy decoding, batch 64: the LLM's prompt length in tokens, the peak
+number of real cached key/value entries per question (plain decoding: prompt + generated tokens;
+the step-wise methods count their cache after every forward), and the generation time per
+question; GFLOPs per question are counted (softcot.flops) over the sampled test evaluation.
+Accuracy vs N (first seeds): SoftCoT trained at N=4 and trained over N drawn from 1-32, and
+question-free SoftCoT (trained over 1-32).
 Writes ideas.json, ideas.md, accuracy_vs_n.png under --out. Rerun: everything resumes (training
 and evaluation are the library's resumable loops; cost rows are cached as JSON).
 """
@@ -34,31 +39,40 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from softcot.config import DecodingConfig, LightThinkerConfig, ReinjectConfig  # noqa: E402
+from softcot.config import DecodingConfig, LightThinkerConfig, ReinjectConfig, parse_seeds  # noqa: E402
 from softcot.data import load_examples  # noqa: E402
-from softcot.demo import DemoConfig, method_config, per_example, resolve_world, train_config  # noqa: E402
+from softcot.demo import DemoConfig, method_config, per_example, resolve_world, spread, train_config  # noqa: E402
 from softcot.evaluate import EvalConfig, evaluate  # noqa: E402
 from softcot.frozen import load_frozen_lm  # noqa: E402
 from softcot.methods import build_method  # noqa: E402
 from softcot.stats import paired_bootstrap  # noqa: E402
 from softcot.train import train  # noqa: E402
-from softcot.utils import atomic_write_text, log, save_figure, write_json  # noqa: E402
+from softcot.utils import atomic_write_text, log, save_figure, seed_everything, write_json  # noqa: E402
 
 SWEEP_N = [1, 2, 4, 8, 16, 32]
+# Per method, what changes from the miniworld preset (SoftCoT's recipe: 20 steps of 32 from the
+# vocabulary bridge at lr 3e-4). The methods that start from random or untrained parts (LoRA,
+# gists, re-injection's d_llm -> d_llm projection) and the mixed-N / question-free projections
+# (which must serve every N) get a whole epoch of the train split; LightThinker's recipe is the one
+# benchmarks/lt_seeds.py found to land on every seed (README).
+FULL_EPOCH = {"limit": 0, "lr": 1e-3}  # from the bridge: the full-epoch SoftCoT recipe before the demo's
+SCRATCH = {"limit": 0, "lr": 3e-3}  # parts that start untrained: the demo's full-epoch recipe of the time
+LT_RECIPE = {**SCRATCH, "epochs": 1}  # = lt_seeds.py's "old" recipe (its checkpoints reusable: --lt-dir)
+LT_MODEL = LightThinkerConfig(lora=True)
+LT_LABEL = "gists + LoRA, 1 epoch"
+RECIPE: dict[str, dict] = {"lora": SCRATCH, "lightthinker": LT_RECIPE, "softcot-lightthinker": LT_RECIPE,
+                           "reinject": SCRATCH, "softcot-qfree": FULL_EPOCH}
 # run name -> (method, model-config overrides, train-config overrides)
 RUNS: dict[str, tuple[str, dict, dict]] = {
     "zero-shot-cot": ("zero-shot-cot", {}, {}),
     "softcot": ("softcot", {}, {}),
-    "softcot-mixN": ("softcot", {}, {"train_n_mix": "1-32"}),
+    "softcot-mixN": ("softcot", {}, {"train_n_mix": "1-32", **FULL_EPOCH}),
     "softcot-qfree": ("softcot-qfree", {}, {"train_n_mix": "1-32"}),
     "lora": ("lora", {}, {}),
-    "lora-3ep": ("lora", {}, {"epochs": 3}),  # LoRA CoT trained as long as a 3-epoch LightThinker
-    "lightthinker": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=True)}, {}),
-    "lightthinker-gistonly": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=False)}, {}),
-    "lightthinker-3ep": ("lightthinker", {"lightthinker": LightThinkerConfig(lora=True)}, {"epochs": 3}),
-    "softcot-lightthinker": ("softcot-lightthinker", {}, {}),  # LoRA on/off and epochs: the dev choice
-    # SoftCoT's projection trained (1 epoch, from SoftCoT's) on top of the chosen LightThinker, frozen
-    "softcot-lightthinker-ontop": ("softcot-lightthinker", {}, {}),
+    "lightthinker": ("lightthinker", {"lightthinker": LT_MODEL}, {}),
+    "softcot-lightthinker": ("softcot-lightthinker", {"lightthinker": LT_MODEL}, {}),
+    # SoftCoT's projection trained (1 epoch, from SoftCoT's) on top of LightThinker (same seed), frozen
+    "softcot-lightthinker-ontop": ("softcot-lightthinker", {"lightthinker": LT_MODEL}, {"epochs": 1, "lr": 1e-3}),
     "reinject-k1": ("reinject", {"reinject": ReinjectConfig(states=1)}, {}),
     "reinject-k2": ("reinject", {"reinject": ReinjectConfig(states=2)}, {}),
 }
@@ -70,61 +84,86 @@ class Bench:
         self.demo = DemoConfig()
         self.world = resolve_world(self.demo)
         lim = dict(quick=(256, 48, 48), full=(0, args.limit_dev, args.limit_test))["quick" if args.quick else "full"]
-        self.train_ex = load_examples("miniworld", self.world["train"], limit=lim[0] or None)
+        self.train_all = load_examples("miniworld", self.world["train"], limit=lim[0] or None)
+        self.train_ex = self.train_all  # (train_config's dev-loss cadence reads its length)
         self.dev_ex = load_examples("miniworld", self.world["dev"], limit=lim[1] or None)
         self.test_ex = load_examples("miniworld", self.world["test"], limit=lim[2] or None)
         self.loss_dev = self.dev_ex[:64]  # the trainer's dev loss: a small slice keeps it cheap
         self.models = {"llm": load_frozen_lm(self.world["llm"], "float32"),
                        "assistant": load_frozen_lm(self.world["assistant"], "float32")}
-        self.seeds = [41, 42] if args.quick else [41, 42, 43]
+        self.seeds = [41, 42]  # sampling seeds
+        self.train_seeds = [42] if args.quick else parse_seeds(args.train_seeds)
         self.dec = DecodingConfig(do_sample=True, temperature=0.5, max_new_tokens=96 if args.quick else 160)
         self.built: dict[str, object] = {}
-        self.lt_run = "lightthinker"  # the dev choice, set by main
-        self.overrides: dict[str, tuple[dict, dict]] = {}  # run -> (model, train) overrides chosen on dev
+        self.lt_run = "lightthinker"
 
-    def method(self, run: str):
-        """Build (once) and train (resumable) the method of `run`."""
-        if run in self.built:
-            return self.built[run]
+    def trains(self, run: str) -> bool:
+        return RUNS[run][0] != "zero-shot-cot"
+
+    def folder(self, run: str, tseed: int | None) -> Path:
+        """out/run for a method that does not train, out/run/s{training seed} for one that does."""
+        return self.out / run / f"s{tseed or self.train_seeds[0]}" if self.trains(run) else self.out / run
+
+    def method(self, run: str, tseed: int | None = None):
+        """Build (once) and train (resumable) the method of `run` with training seed `tseed`."""
+        tseed = tseed or self.train_seeds[0]
+        key = (run, tseed if self.trains(run) else None)
+        if key in self.built:
+            return self.built[key]
         name, mover, tover = RUNS[run]
-        mover = {**mover, **self.overrides.get(run, ({}, {}))[0]}
-        tover = {**tover, **self.overrides.get(run, ({}, {}))[1]}
+        tover = {**RECIPE.get(name, {}), **tover}
         cfg = dataclasses.replace(method_config(name, self.demo, self.world), **mover)
         llm_model, tok = self.models["llm"]
         # LoRA is injected into the LLM module in place: those methods get their own copy
         own = cfg.method == "lora" or (cfg.method.endswith("lightthinker") and cfg.lightthinker.lora)
         models = {"llm": (copy.deepcopy(llm_model), tok) if own else (llm_model, tok), "assistant": self.models["assistant"]}
+        seed_everything(tseed)  # LoRA's and the projections' random init follow the training seed
         m = build_method(cfg, models=models)
         if run == "softcot-lightthinker-ontop":
-            self.warm_start(m)
+            self.warm_start(m, tseed)
         if m.trains:
-            tc = train_config(self.demo, self.out / run / "ckpt", len(self.train_ex), m, 42)  # its training seed
+            ckpt = self.folder(run, tseed) / "ckpt"
+            reuse = Path(self.args.lt_dir or "-") / f"s{tseed}" / "ckpt"
+            if run == "lightthinker" and reuse.is_dir():  # the same recipe, trained by lt_seeds.py: resumes as finished
+                ckpt = reuse
+            tc = train_config(self.demo, ckpt, len(self.train_ex), m, tseed)
+            tc = dataclasses.replace(tc, **tover)
+            train_ex = self.train_all[: tc.limit] if tc.limit else self.train_all
             t0 = time.time()
-            train(m, dataclasses.replace(tc, **tover), self.train_ex, self.loss_dev)
-            log.info("%s trained/resumed in %.0f s", run, time.time() - t0)
-        self.built[run] = m
+            train(m, tc, train_ex, self.loss_dev)
+            log.info("%s (training seed %d) trained/resumed in %.0f s", run, tseed, time.time() - t0)
+        self.built[key] = m
         return m
 
-    def warm_start(self, m) -> None:
-        """Gists + LoRA from the chosen LightThinker (then frozen), projection from SoftCoT."""
+    def warm_start(self, m, tseed: int) -> None:
+        """Gists + LoRA from the chosen LightThinker (then frozen), projection from SoftCoT (same training seed)."""
         sd = m.trainable_state_dict()
-        sd.update(self.method(self.lt_run).trainable_state_dict())
-        sd.update({"projection." + k: v for k, v in self.method("softcot").trainable_state_dict().items()})
+        sd.update(self.method(self.lt_run, tseed).trainable_state_dict())
+        sd.update({"projection." + k: v for k, v in self.method("softcot", tseed).trainable_state_dict().items()})
         m.load_tensors(sd, "warm start")
         m.trainable["gist"].weight.requires_grad_(False)
         for name, p in m.llm.model.named_parameters():
             if "lora_" in name:
                 p.requires_grad_(False)
 
-    def eval(self, run: str, split: str, n: int = 0, seeds: list[int] | None = None, tag: str = "") -> dict:
-        """Evaluate (resumable) in out/run/{tag or split}[-n{n}]; a folder always holds one seed list."""
-        m = self.method(run)
+    def eval(self, run: str, split: str, n: int = 0, seeds: list[int] | None = None, tag: str = "",
+             tseed: int | None = None) -> dict:
+        """Evaluate (resumable) in out/run[/sT]/{tag or split}[-n{n}]; a folder always holds one seed list."""
+        m = self.method(run, tseed)
         examples, data = (self.dev_ex, "dev") if split == "dev" else (self.test_ex, "test")
         tag = tag or split
-        folder = self.out / run / (f"{tag}-n{n}" if n else tag)
+        folder = self.folder(run, tseed) / (f"{tag}-n{n}" if n else tag)
         ecfg = EvalConfig(task="miniworld", data_file=self.world[data], output_dir=str(folder),
                           seeds=seeds or self.seeds, batch_size=64, limit=len(examples), n_thoughts=n)
-        return evaluate(m, examples, ecfg, self.dec)
+        return {**evaluate(m, examples, ecfg, self.dec), "folder": str(folder)}
+
+    def test_row(self, run: str, n: int) -> dict:
+        """The test split over every training seed (one run for a method that does not train):
+        mean, std over training seeds, std over sampling seeds, and the evaluation folders."""
+        tseeds = self.train_seeds if self.trains(run) else [None]
+        per_run = {t: self.eval(run, "test", n, tseed=t) for t in tseeds}
+        return {**spread(per_run), "folders": [r["folder"] for r in per_run.values()],
+                "cost_per_question": next(iter(per_run.values())).get("cost_per_question")}
 
     def cost(self, run: str, n: int = 0) -> dict:
         """Prompt tokens, peak cached entries and generation time per question (greedy, batch 64)."""
@@ -171,6 +210,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--limit-test", type=int, default=0, help=">0: first N test questions (default: all 400)")
     ap.add_argument("--cost-n", type=int, default=128, help="test questions of the cost measurement")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--train-seeds", default="42-44", help="training seeds of every trained row (--quick: 42 only)")
+    ap.add_argument("--lt-dir", default="", help="a benchmarks/lt_seeds.py recipe folder of the same recipe: LightThinker's "
+                    "training seeds found there (sS/ckpt) are reused instead of trained again")
     args = ap.parse_args(argv)
     args.out = args.out or ("runs/ideas-quick" if args.quick else "runs/ideas")
     if args.quick:
@@ -180,41 +222,34 @@ def main(argv: list[str] | None = None) -> dict:
     b = Bench(args)
     # ---- choices on the dev split ------------------------------------------------------------
     qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
-    lt_names = {"gist+LoRA": "lightthinker", "gist only": "lightthinker-gistonly", "gist+LoRA, 3 epochs": "lightthinker-3ep"}
-    lt_label, lt_dev = choose(b, {k: (v, 0) for k, v in lt_names.items()})
-    lt_run = lt_names[lt_label]
-    b.overrides["softcot-lightthinker"] = (RUNS[lt_run][1], RUNS[lt_run][2])
-    b.overrides["softcot-lightthinker-ontop"] = (RUNS[lt_run][1], {})
-    b.lt_run = lt_run
+    b.lt_run = "lightthinker"  # its recipe was chosen over seeds by benchmarks/lt_seeds.py (LT_MODEL, LT_RECIPE)
     ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})
     ri_run = {"k=1": "reinject-k1", "k=2": "reinject-k2"}[ri_label]
     n_q = int(qfree_n.split("=")[1])
     choices = {"softcot-qfree N": {"chosen": qfree_n, "dev_accuracy": qfree_dev},
-               "lightthinker training": {"chosen": lt_label, "dev_accuracy": lt_dev},
                "reinject k": {"chosen": ri_label, "dev_accuracy": ri_dev}}
     # ---- the test table ------------------------------------------------------------------------
     table = [("zero-shot CoT", "zero-shot-cot", 0), ("SoftCoT (N=4)", "softcot", 4),
              ("SoftCoT mixed-N 1-32 (N=4)", "softcot-mixN", 4), (f"question-free SoftCoT (N={n_q})", "softcot-qfree", n_q),
              ("LoRA CoT (no compression, 1 epoch)", "lora", 0),
-             *([("LoRA CoT (no compression, 3 epochs)", "lora-3ep", 0)] if lt_run == "lightthinker-3ep" else []),
-             (f"LightThinker ({lt_label})", lt_run, 0), (f"SoftCoT + LightThinker (N=4, {lt_label})", "softcot-lightthinker", 4),
+             (f"LightThinker ({LT_LABEL})", "lightthinker", 0), (f"SoftCoT + LightThinker (N=4, {LT_LABEL})", "softcot-lightthinker", 4),
              ("SoftCoT + LightThinker (N=4, projection on top of the frozen LightThinker, +1 epoch)",
               "softcot-lightthinker-ontop", 4), (f"re-injection ({ri_label})", ri_run, 0)]
     results, rows = {}, {}
     for label, run, n in table:
-        results[label] = (run, n, b.eval(run, "test", n))
-    soft_dir = b.out / "softcot" / "test-n4"
-    soft = per_example([soft_dir])
+        results[label] = (run, n, b.test_row(run, n))
+    soft = per_example([Path(f) for f in results["SoftCoT (N=4)"][2]["folders"]])  # pooled over training x sampling seeds
     ids = sorted(soft)
     for label, (run, n, m) in results.items():
         cost = b.cost(run, n)
-        row = {"run": run, "n": n, "accuracy_mean": m["accuracy_mean"], "accuracy_std": m["accuracy_std"],
-               "per_seed": {s: v["accuracy"] for s, v in m["per_seed"].items()}, **cost,
-               # counted by softcot.flops over the whole sampled test evaluation: both models, prompt
-               # and generated tokens, every extra pass of the step-wise decoders
+        row = {"run": run, "n": n, **{k: m[k] for k in ("accuracy_mean", "std_over_training_seeds", "std_over_sampling_seeds",
+                                                       "per_train_seed", "per_seed")},
+               "training_seeds": b.train_seeds if b.trains(run) else [], **cost,
+               # counted by softcot.flops over the whole sampled test evaluation (first training seed): both
+               # models, prompt and generated tokens, every extra pass of the step-wise decoders
                "cost_per_question": m.get("cost_per_question")}
         if run != "softcot":
-            other = per_example([b.out / run / (f"test-n{n}" if n else "test")])
+            other = per_example([Path(f) for f in m["folders"]])
             bs = paired_bootstrap([other[i] for i in ids], [soft[i] for i in ids])
             row["minus_softcot"] = {"mean": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
         rows[label] = row
@@ -228,7 +263,8 @@ def main(argv: list[str] | None = None) -> dict:
         prompt_tokens[label] = {n: float(m.llm.encode_prompts(m.prompt_texts(b.test_ex, n))[1].sum(1).float().mean())
                                 for n in SWEEP_N}
     summary = {"choices": choices, "table": rows, "accuracy_vs_n": sweep, "prompt_tokens_vs_n": prompt_tokens,
-               "test_questions": len(b.test_ex), "seeds": b.seeds, "wall_time_s": round(time.time() - t_start, 1)}
+               "test_questions": len(b.test_ex), "seeds": b.seeds, "train_seeds": b.train_seeds,
+               "recipes": {k: v for k, v in RECIPE.items()}, "wall_time_s": round(time.time() - t_start, 1)}
     summary["markdown"] = markdown(summary)
     summary["plots"] = plot(b.out, sweep, len(b.test_ex))
     write_json(b.out / "ideas.json", summary)
@@ -240,18 +276,23 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def markdown(s: dict) -> str:
-    lines = [f"Test split ({s['test_questions']} questions), seeds {s['seeds'][0]}-{s['seeds'][-1]}, sampling T=0.5; "
-             "cost columns: greedy, per question.", "",
-             "| method | accuracy (mean +- std) | minus SoftCoT [95% CI] | GFLOPs / question | prompt tokens | "
-             "peak cached tokens | generated tokens | generation ms | steps compressed / re-injections |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    ts = s.get("train_seeds", [])
+    lines = [f"Test split ({s['test_questions']} questions); every trained row over training seeds {ts} x sampling "
+             f"seeds {s['seeds']} (T=0.5): mean, +- std over training seeds, +- std over sampling seeds; the paired CI "
+             "pools both. Cost columns: greedy, per question, first training seed.", "",
+             "| method | accuracy | +- training seeds | +- sampling seeds | per training seed | minus SoftCoT [95% CI] | "
+             "GFLOPs / question | prompt tokens | peak cached tokens | generated tokens | generation ms | steps compressed / re-injections |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in s["table"].items():
         d = r.get("minus_softcot")
         diff = f"{d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}]" if d else ""
         fires = f"{r['fires_per_question']:.2f}" if r.get("fires_per_question") is not None else ""
         c = r.get("cost_per_question") or {}
         gf = f"{c['flops'] / 1e9:.3f}" if c.get("flops") is not None else "-"
-        lines.append(f"| {label} | {r['accuracy_mean']:.2f} +- {r['accuracy_std']:.2f} | {diff} | {gf} | {r['prompt_tokens']:.1f} | "
+        st = r.get("std_over_training_seeds")
+        per = ", ".join(f"{v:.1f}" for v in r.get("per_train_seed", {}).values())
+        lines.append(f"| {label} | {r['accuracy_mean']:.2f} | {'' if st is None else f'{st:.2f}'} | "
+                     f"{r['std_over_sampling_seeds']:.2f} | {per} | {diff} | {gf} | {r['prompt_tokens']:.1f} | "
                      f"{r['peak_cached']:.1f} | {r['generated_tokens']:.1f} | {r['gen_ms_per_question']:.1f} | {fires} |")
     lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
               "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]

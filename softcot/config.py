@@ -145,10 +145,25 @@ class LightThinkerConfig:
     gist_tokens: int = opt(2, "gist tokens fed after each finished step; the step's own KV entries are then dropped")
     boundary: str = opt("\n", "a token whose text holds this string ends a reasoning step")
     lora: bool = opt(True, "also train LoRA adapters on the LLM (section lora); off = the gist embeddings only")
+    fade: str = opt("", "a curriculum: comma-separated attention weights (in (0, 1)) that later tokens still give a "
+                    "compressed step's own tokens, one training phase each, before the final phase where they see "
+                    "only the gists (e.g. '0.3,0.1'); '' = one phase, compressed from the start")
+    tail_loss: float = opt(0.0, "weight of the gists' own target in training: gist j of a step predicts the step's "
+                           "(g-1-j)-th last token before its boundary (where a step states its result); 0 = off, "
+                           "the gists learn only through the next step's tokens")
 
     def __post_init__(self) -> None:
         _check(self.gist_tokens >= 1, f"lightthinker.gist_tokens must be >= 1, got {self.gist_tokens}")
         _check(bool(self.boundary), "lightthinker.boundary must not be empty")
+        _check(self.tail_loss >= 0, f"lightthinker.tail_loss must be >= 0, got {self.tail_loss}")
+        try:
+            ok = all(0 < float(w) < 1 for w in self.fade_weights())
+        except ValueError:
+            ok = False
+        _check(ok, f"lightthinker.fade must be comma-separated numbers in (0, 1), got {self.fade!r}")
+
+    def fade_weights(self) -> list[float]:
+        return [float(w) for w in self.fade.split(",") if w.strip()]
 
 
 @dataclass(frozen=True)

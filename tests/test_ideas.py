@@ -2,6 +2,7 @@
 hidden-state re-injection): exact gradients, training through the shared loop and save/load,
 the question's absence, the compression mask against an explicit computation, really dropped
 cache entries, firing at step boundaries, batched == one-by-one decoding."""
+import math
 from collections import Counter
 
 import pytest
@@ -107,6 +108,57 @@ def test_lightthinker_loss_equals_explicit_masked_computation(tiny_pair):
     assert (mask[later][:, gists1] == 0).all()
     with torch.no_grad():
         assert torch.allclose(m.loss(ex, 0, 256), explicit_loss(m, *batch), atol=1e-5)
+
+
+def test_lightthinker_tail_targets_spell_the_end_of_each_step(tiny_pair):
+    """With tail_loss, gist j of a step is trained to predict the step's (g-1-j)-th last token before
+    its boundary, written as the label of gist j+1; the loss adds that term and nothing else."""
+    g = 3
+    m = build(tiny_pair, "lightthinker", lightthinker={"gist_tokens": g, "tail_loss": 0.5})
+    ex = data(2)
+    ids, labels, valid, owner, kind, gi = m.train_batch(ex, 0, 256)
+    tails = m.tail_targets(ids, owner, kind, gi, g)
+    for b in range(2):
+        for s in (1, 2):  # two finished steps per row
+            seg = ids[b][(kind[b] == 1) & (owner[b] == s)].tolist()
+            where = ((kind[b] == 2) & (owner[b] == s)).nonzero()[:, 0].tolist()
+            assert seg[-1] in m.boundary
+            assert [tails[b, w].item() for w in where] == [IGNORE] + seg[-1 - (g - 1):-1]
+    assert int((tails != IGNORE).sum()) == 2 * 2 * (g - 1)
+    with torch.no_grad():
+        h, lab, t = m.hidden(ex, 0, 256, tails=True)
+        head = m.llm.model.get_output_embeddings()
+        sel, tsel = lab[:, 1:] != IGNORE, t[:, 1:] != IGNORE
+        want = (F.cross_entropy(head(h[:, :-1][sel]), lab[:, 1:][sel])
+                + 0.5 * F.cross_entropy(head(h[:, :-1][tsel]), t[:, 1:][tsel]))
+        assert torch.allclose(m.loss(ex, 0, 256), want, atol=1e-5)
+        off = build(tiny_pair, "lightthinker", lightthinker={"gist_tokens": g})
+        assert torch.allclose(off.loss(ex, 0, 256), F.cross_entropy(head(h[:, :-1][sel]), lab[:, 1:][sel]), atol=1e-5)
+
+
+def test_lightthinker_fade_curriculum(tiny_pair, tmp_path):
+    """lightthinker.fade: one training phase per weight in which later tokens still see a compressed
+    step's own tokens at that weight (log(w) added to their attention logits), then the compressed
+    phase; evaluation and decoding always see the gists alone; the trainer runs every phase."""
+    m = build(tiny_pair, "lightthinker", lightthinker={"gist_tokens": 2, "fade": "0.5"})
+    assert m.training_phases() == ["fade0.5", "compressed"]
+    ex = data(2)
+    ids, labels, valid, owner, kind, gi = m.train_batch(ex, 0, 256)
+    hard = m.compression_mask(valid, owner, kind, torch.float32)
+    soft = m.compression_mask(valid, owner, kind, torch.float32, 0.5)
+    hidden = (hard < -1e30) & (soft > -1e30)  # exactly the earlier steps' tokens
+    assert int(hidden.sum()) > 0 and torch.allclose(soft[hidden], torch.tensor(math.log(0.5)))
+    assert torch.equal(soft[~hidden], hard[~hidden])  # causality and padding unchanged
+    m.enter_phase(0)
+    with torch.no_grad():
+        evaluated = m.loss(ex, 0, 256)  # no gradient: the compressed model
+    assert not torch.allclose(m.loss(ex, 0, 256).detach(), evaluated)  # a training step sees the faded steps
+    m.enter_phase(1)
+    assert torch.allclose(m.loss(ex, 0, 256).detach(), evaluated)
+    train(m, TrainConfig(output_dir=str(tmp_path), max_steps=1, batch_size=2, lr=1e-2, dev_fraction=0,
+                         warmup_ratio=0, max_length=256, seed=1), data())
+    assert all((tmp_path / p / "metrics.jsonl").is_file() for p in m.training_phases())
+    assert m.fade_weight == 0.0 and type(load_method(tmp_path, "cpu")) is type(m)
 
 
 def frequent_char(m, ex) -> str:

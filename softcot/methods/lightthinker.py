@@ -26,6 +26,8 @@ Note: LoRA adapters are injected into the LLM module in place: give each such me
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from peft import get_peft_model_state_dict, set_peft_model_state_dict
@@ -61,6 +63,7 @@ class LightThinker(Method):
         self.peft = attach_lora(llm.model, cfg) if lt.lora else None
         self.boundary = boundary_ids(llm.tok, lt.boundary, llm.stop_ids)
         self.last_stats: dict | None = None  # of the last generate() call
+        self.fade_weight = 0.0  # the curriculum phase's weight (enter_phase); 0 = compressed
 
     # ---- the prompt (SoftCoT's variant fills thought slots) ---------------------------------
     def thought_count(self, n=None) -> int:
@@ -115,28 +118,74 @@ class LightThinker(Method):
         ids, lab, own, kind, gi = out
         return ids, lab, valid, own, kind, gi
 
+    # ---- the curriculum (lightthinker.fade): phases where compressed steps fade out of view -------
+    def training_phases(self) -> list[str]:
+        return [f"fade{w:g}" for w in self.cfg.lightthinker.fade_weights()] + ([""] if not self.cfg.lightthinker.fade else ["compressed"])
+
+    def enter_phase(self, index: int) -> None:
+        fades = self.cfg.lightthinker.fade_weights()
+        self.fade_weight = fades[index] if index < len(fades) else 0.0
+
     @staticmethod
-    def compression_mask(valid, owner, kind, dtype) -> torch.Tensor:
-        """[B, 1, T, T] additive mask: q sees k <= q, k real, and k not a step token of an earlier step."""
+    def compression_mask(valid, owner, kind, dtype, fade: float = 0.0) -> torch.Tensor:
+        """[B, 1, T, T] additive mask: q sees k <= q, k real, and k not a step token of an earlier step
+        (with fade > 0, such a k is still seen, its attention weight scaled by `fade`: log(fade) added)."""
         T = valid.shape[1]
         causal = torch.ones(T, T, dtype=torch.bool, device=valid.device).tril()  # [q, k]
         hidden = (kind[:, None, :] == 1) & (owner[:, None, :] < owner[:, :, None])  # [B, q, k]
-        ok = causal[None] & valid[:, None, :].bool() & ~hidden
-        return torch.where(ok, 0.0, torch.finfo(dtype).min).to(dtype)[:, None]
+        ok = causal[None] & valid[:, None, :].bool()
+        neg = torch.finfo(dtype).min
+        bias = torch.where(hidden, math.log(fade) if fade > 0 else neg, 0.0)  # [B, q, k]
+        return torch.where(ok, bias, neg).to(dtype)[:, None]
+
+    @staticmethod
+    def tail_targets(ids, owner, kind, gi, g: int) -> torch.Tensor:
+        """[B, T] targets of the gists' own loss (IGNORE elsewhere): the hidden state of gist j < g-1
+        of step s predicts token g-1-j from the end of step s before its boundary, written as the
+        label of gist j+1 (labels are read shifted by one). A step's last tokens are where it states
+        its result (\"... = 22.\"), which the next step must read from the gists alone."""
+        out = torch.full_like(ids, IGNORE)
+        for b in range(ids.shape[0]):
+            for s in owner[b][kind[b] == 2].unique().tolist():
+                seg = ids[b][(kind[b] == 1) & (owner[b] == s)]  # the step's tokens, boundary last
+                where = ((kind[b] == 2) & (owner[b] == s)).nonzero()[:, 0]  # its g gist positions
+                for j in range(1, g):
+                    k = len(seg) - 1 - g + j  # g-1 tokens before the boundary, in order
+                    if k >= 0:
+                        out[b, where[j]] = seg[k]
+        return out
 
     def loss(self, examples, n_thoughts=None, max_length=1024, cache=None) -> torch.Tensor:
-        logits, targets = self.teacher_forced(examples, self.thought_count(n_thoughts), max_length, cache=cache)
-        return F.cross_entropy(logits.float(), targets)
+        h, labels, tails = self.hidden(examples, self.thought_count(n_thoughts), max_length, cache=cache,
+                                       tails=self.cfg.lightthinker.tail_loss > 0)
+        head = self.llm.model.get_output_embeddings()
+        target = labels[:, 1:]
+        sel = target != IGNORE
+        loss = F.cross_entropy(head(h[:, :-1][sel]).float(), target[sel])
+        if tails is not None:  # the gists' own target: hold the step's result
+            t = tails[:, 1:]
+            sel = t != IGNORE
+            if bool(sel.any()):
+                loss = loss + self.cfg.lightthinker.tail_loss * F.cross_entropy(head(h[:, :-1][sel]).float(), t[sel])
+        return loss
 
-    def teacher_forced(self, examples, n: int, max_length: int = 1024, replies=None, cache=None):
-        """Logits [M, vocab] of every reply token under the compression mask, and the tokens [M]."""
+    def hidden(self, examples, n: int, max_length: int = 1024, replies=None, cache=None, tails: bool = False):
+        """Last-layer states [B, T, d] under the compression mask, the labels [B, T] and (with
+        `tails`) the gists' own targets [B, T]."""
         ids, labels, valid, owner, kind, gi = self.train_batch(examples, n, max_length, replies)  # [B, T]
         embeds = self.prompt_embeds(examples, n, ids, valid, labels, cache)  # [B, T, d]
         gist = self.trainable["gist"](gi.clamp(min=0)).to(embeds.dtype)  # [B, T, d]
         embeds = torch.where((kind == 2)[..., None], gist, embeds)  # gist positions get the gist vectors
         pos = torch.arange(ids.shape[1], device=ids.device).expand_as(ids)  # right padded: 0.. per row
-        mask = self.compression_mask(valid, owner, kind, embeds.dtype)
+        fade = self.fade_weight if torch.is_grad_enabled() else 0.0  # the curriculum acts on training steps only
+        mask = self.compression_mask(valid, owner, kind, embeds.dtype, fade)
         h = self.llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos).last_hidden_state
+        t = self.tail_targets(ids, owner, kind, gi, self.cfg.lightthinker.gist_tokens) if tails else None
+        return h, labels, t
+
+    def teacher_forced(self, examples, n: int, max_length: int = 1024, replies=None, cache=None):
+        """Logits [M, vocab] of every reply token under the compression mask, and the tokens [M]."""
+        h, labels, _ = self.hidden(examples, n, max_length, replies, cache)
         target = labels[:, 1:]
         sel = target != IGNORE
         return self.llm.model.get_output_embeddings()(h[:, :-1][sel]), target[sel]  # reply positions only

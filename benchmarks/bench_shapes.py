@@ -148,9 +148,10 @@ def run_pair(pair: str, args, dtype: torch.dtype) -> tuple[list, list, dict]:
                                         lambda: parts.train_step(args.train_batch, cached),
                                         repeats=args.repeats, sync=sync, sides=("recompute", "cached"))
         for T in args.new_tokens:
-            res[f"gen{T}"] = paired_ratio(lambda: parts.generate(args.gen_batch, T, True),
-                                          lambda: parts.generate(args.gen_batch, T, False),
-                                          repeats=args.repeats, sync=sync, sides=("softcot", "plain"))
+            if not args.only_parts:
+                res[f"gen{T}"] = paired_ratio(lambda: parts.generate(args.gen_batch, T, True),
+                                              lambda: parts.generate(args.gen_batch, T, False),
+                                              repeats=args.repeats, sync=sync, sides=("softcot", "plain"))
             # SoftCoT against its parts: one assistant pass + plain generation of the same prompt
             res[f"parts{T}"] = paired_ratio(lambda: parts.generate(args.gen_batch, T, True),
                                             lambda: (parts.thoughts(args.gen_batch, N_GEN),
@@ -167,7 +168,7 @@ def run_pair(pair: str, args, dtype: torch.dtype) -> tuple[list, list, dict]:
 
     train_row = [name, args.train_batch] + row("train") if not args.skip_train else None
     gen_rows = [[name, args.gen_batch, T, what] + row(f"{key}{T}") for T in args.new_tokens
-                for key, what in (("gen", "plain"), ("parts", "assistant pass + plain"))]
+                for key, what in (("gen", "plain"), ("parts", "assistant pass + plain")) if f"{key}{T}" in per_u[1]]
     return train_row, gen_rows, {str(u): r for u, r in per_u.items()}
 
 
@@ -216,6 +217,8 @@ def main() -> None:
                    "table (none by default: minutes per call on a CPU; e.g. 32,128 on a GPU)")
     p.add_argument("--out", default="", help="folder for shapes.json + shapes.md")
     p.add_argument("--skip-train", action="store_true", help="leave out the training-step table")
+    p.add_argument("--only-parts", action="store_true", help="generation: time SoftCoT against its parts only "
+                   "(not also against plain generation; halves a CPU run)")
     p.add_argument("--block", type=int, default=BLOCK, help=f"thought-block tokens around the slots (default {BLOCK}: "
                    "the preamble sentence + markers; 3: markers alone; 0: the slots alone)")
     args = p.parse_args()

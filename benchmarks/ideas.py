@@ -57,9 +57,10 @@ SWEEP_N = [1, 2, 4, 8, 16, 32]
 # benchmarks/lt_seeds.py found to land on every seed (README).
 FULL_EPOCH = {"limit": 0, "lr": 1e-3}  # from the bridge: the full-epoch SoftCoT recipe before the demo's
 SCRATCH = {"limit": 0, "lr": 3e-3}  # parts that start untrained: the demo's full-epoch recipe of the time
-LT_RECIPE = {**SCRATCH, "epochs": 1}  # = lt_seeds.py's "old" recipe (its checkpoints reusable: --lt-dir)
+# chosen on dev by lt_seeds.py (seed 1); = its recipe "lr=1e-2,limit=0,epochs=3" (checkpoints reusable: --lt-dir)
+LT_RECIPE = {"limit": 0, "lr": 1e-2, "epochs": 3}
 LT_MODEL = LightThinkerConfig(lora=True)
-LT_LABEL = "gists + LoRA, 1 epoch"
+LT_LABEL = "gists + LoRA, 3 epochs at lr 1e-2"
 RECIPE: dict[str, dict] = {"lora": SCRATCH, "lightthinker": LT_RECIPE, "softcot-lightthinker": LT_RECIPE,
                            "reinject": SCRATCH, "softcot-qfree": FULL_EPOCH}
 # run name -> (method, model-config overrides, train-config overrides)

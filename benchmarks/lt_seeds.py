@@ -122,6 +122,19 @@ def run_one(models, world, recipe: str, seed: int, out: Path, limit: int) -> dic
     return result
 
 
+def zero_shot_dev(models, world, out: Path, limit: int) -> float:
+    from softcot.config import DecodingConfig, EvalConfig, ModelConfig
+    from softcot.data import load_examples
+    from softcot.evaluate import evaluate
+    from softcot.methods import build_method
+
+    m = build_method(ModelConfig(method="zero-shot-cot", llm=world["llm"], task="miniworld"), models=models)
+    ex = load_examples("miniworld", world["dev"], limit=limit)
+    ecfg = EvalConfig(task="miniworld", data_file=world["dev"], output_dir=str(out / "zero-shot-dev"), seeds=[41],
+                      batch_size=64, limit=len(ex))
+    return evaluate(m, ex, ecfg, DecodingConfig(do_sample=False, max_new_tokens=160))["accuracy_mean"]
+
+
 def table(results: list[dict], margin: float) -> str:
     best = max(r["dev_acc"] for r in results)
     accs = [r["dev_acc"] for r in results]
@@ -160,7 +173,8 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     world = miniworld_world()
     models = {"llm": load_frozen_lm(world["llm"]), "assistant": load_frozen_lm(world["assistant"])}
-    md = ["# LightThinker (gists + LoRA) over training seeds (mini world, dev, greedy)\n"]
+    md = ["# LightThinker (gists + LoRA) over training seeds (mini world, dev, greedy)\n",
+          f"Zero-shot CoT on the same {args.limit} dev questions, greedy: {zero_shot_dev(models, world, out, args.limit):.1f} %.\n"]
     for recipe in [r.strip() for r in args.recipes.split(";") if r.strip()]:
         results = []
         for s in parse_seeds(args.seeds):

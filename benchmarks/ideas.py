@@ -212,6 +212,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--cost-n", type=int, default=128, help="test questions of the cost measurement")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--train-seeds", default="42-44", help="training seeds of every trained row (--quick: 42 only)")
+    ap.add_argument("--no-n-sweep", action="store_true", help="leave out mixed-N training and the accuracy-vs-N sweep")
     ap.add_argument("--lt-dir", default="", help="a benchmarks/lt_seeds.py recipe folder of the same recipe: LightThinker's "
                     "training seeds found there (sS/ckpt) are reused instead of trained again")
     args = ap.parse_args(argv)
@@ -231,7 +232,8 @@ def main(argv: list[str] | None = None) -> dict:
                "reinject k": {"chosen": ri_label, "dev_accuracy": ri_dev}}
     # ---- the test table ------------------------------------------------------------------------
     table = [("zero-shot CoT", "zero-shot-cot", 0), ("SoftCoT (N=4)", "softcot", 4),
-             ("SoftCoT mixed-N 1-32 (N=4)", "softcot-mixN", 4), (f"question-free SoftCoT (N={n_q})", "softcot-qfree", n_q),
+             *([] if args.no_n_sweep else [("SoftCoT mixed-N 1-32 (N=4)", "softcot-mixN", 4)]),
+             (f"question-free SoftCoT (N={n_q})", "softcot-qfree", n_q),
              ("LoRA CoT (no compression, 1 epoch)", "lora", 0),
              (f"LightThinker ({LT_LABEL})", "lightthinker", 0), (f"SoftCoT + LightThinker (N=4, {LT_LABEL})", "softcot-lightthinker", 4),
              ("SoftCoT + LightThinker (N=4, projection on top of the frozen LightThinker, +1 epoch)",
@@ -254,11 +256,24 @@ def main(argv: list[str] | None = None) -> dict:
             bs = paired_bootstrap([other[i] for i in ids], [soft[i] for i in ids])
             row["minus_softcot"] = {"mean": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]]}
         rows[label] = row
+    # ---- the question that matters most: do soft thoughts raise LightThinker's accuracy? Paired
+    # with LightThinker over the same questions, and per training seed (on top: the very same
+    # LightThinker run with SoftCoT's projection added; jointly: its own run of the same seed)
+    lt_label = next(k for k, v in results.items() if v[0] == "lightthinker")
+    lt_row = results[lt_label][2]
+    lt_acc = per_example([Path(f) for f in lt_row["folders"]])
+    for label, (run, n, m) in results.items():
+        if run.startswith("softcot-lightthinker"):
+            other = per_example([Path(f) for f in m["folders"]])
+            bs = paired_bootstrap([other[i] for i in ids], [lt_acc[i] for i in ids])
+            rows[label]["minus_lightthinker"] = {
+                "mean": 100 * bs["mean_diff"], "ci95": [100 * x for x in bs["ci95"]],
+                "per_train_seed": {t: m["per_train_seed"][t] - lt_row["per_train_seed"][t] for t in m["per_train_seed"]}}
     # ---- accuracy vs N (first seed) ------------------------------------------------------------------
     sweep: dict[str, dict[int, float]] = {}
     prompt_tokens: dict[str, dict[int, float]] = {}
-    for label, run in [("SoftCoT fixed N=4", "softcot"), ("SoftCoT mixed N 1-32", "softcot-mixN"),
-                       ("question-free SoftCoT, mixed N 1-32", "softcot-qfree")]:
+    for label, run in [] if args.no_n_sweep else [("SoftCoT fixed N=4", "softcot"), ("SoftCoT mixed N 1-32", "softcot-mixN"),
+                                                  ("question-free SoftCoT, mixed N 1-32", "softcot-qfree")]:
         sweep[label] = {n: b.eval(run, "test", n, b.seeds[:1], tag="sweep")["accuracy_mean"] for n in SWEEP_N}
         m = b.method(run)
         prompt_tokens[label] = {n: float(m.llm.encode_prompts(m.prompt_texts(b.test_ex, n))[1].sum(1).float().mean())
@@ -267,7 +282,7 @@ def main(argv: list[str] | None = None) -> dict:
                "test_questions": len(b.test_ex), "seeds": b.seeds, "train_seeds": b.train_seeds,
                "recipes": {k: v for k, v in RECIPE.items()}, "wall_time_s": round(time.time() - t_start, 1)}
     summary["markdown"] = markdown(summary)
-    summary["plots"] = plot(b.out, sweep, len(b.test_ex))
+    summary["plots"] = plot(b.out, sweep, len(b.test_ex)) if sweep else []
     write_json(b.out / "ideas.json", summary)
     atomic_write_text(b.out / "ideas.md", f"# Beyond SoftCoT on the mini world\n\n{summary['markdown']}\n\n"
                       + "".join(f"![{p}]({p})\n" for p in summary["plots"]))
@@ -295,8 +310,15 @@ def markdown(s: dict) -> str:
         lines.append(f"| {label} | {r['accuracy_mean']:.2f} | {'' if st is None else f'{st:.2f}'} | "
                      f"{r['std_over_sampling_seeds']:.2f} | {per} | {diff} | {gf} | {r['prompt_tokens']:.1f} | "
                      f"{r['peak_cached']:.1f} | {r['generated_tokens']:.1f} | {r['gen_ms_per_question']:.1f} | {fires} |")
-    lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
-              "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]
+    for label, r in s["table"].items():
+        d = r.get("minus_lightthinker")
+        if d:
+            per = ", ".join(f"{t}: {v:+.1f}" for t, v in d["per_train_seed"].items())
+            lines.append(f"\n{label} minus LightThinker alone: {d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}] "
+                         f"(paired over questions, seeds pooled); per training seed {per}.")
+    if s["accuracy_vs_n"]:
+        lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
+                  "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]
     for label, accs in s["accuracy_vs_n"].items():
         toks = s["prompt_tokens_vs_n"][label]
         lines.append(f"| {label} | " + " | ".join(f"{accs[n]:.1f} ({toks[n]:.0f} tok)" for n in SWEEP_N) + " |")

@@ -140,6 +140,12 @@ def test_lightthinker_fade_curriculum(tiny_pair, tmp_path):
     """lightthinker.fade: one training phase per weight in which later tokens still see a compressed
     step's own tokens at that weight (log(w) added to their attention logits), then the compressed
     phase; evaluation and decoding always see the gists alone; the trainer runs every phase."""
+    from softcot.config import LightThinkerConfig
+    from softcot.errors import ConfigError
+
+    for bad in ("2", "0.5,x", "0"):
+        with pytest.raises(ConfigError, match="lightthinker.fade"):
+            LightThinkerConfig(fade=bad)
     m = build(tiny_pair, "lightthinker", lightthinker={"gist_tokens": 2, "fade": "0.5"})
     assert m.training_phases() == ["fade0.5", "compressed"]
     ex = data(2)

@@ -205,6 +205,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def main() -> None:
+    global BLOCK  # --block sets the module's default (declared first: the help text reads it)
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--pairs", default="qwen,llama", help=f"comma-separated subset of {','.join(PAIRS)}")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -226,7 +227,6 @@ def main() -> None:
     if set(args.pairs) - set(PAIRS):
         p.error(f"--pairs: unknown {sorted(set(args.pairs) - set(PAIRS))}; expected some of {sorted(PAIRS)}")
     args.new_tokens = [int(x) for x in args.new_tokens.split(",") if x.strip()]
-    global BLOCK
     BLOCK = args.block  # read by Parts at call time
     set_threads(args.threads)
     res = {"title": "SoftCoT at real model shapes", "machine": machine(args.device), "benchmarks": {"shapes": run(args)}}

@@ -1,5 +1,5 @@
 """The house rules: no import circle among softcot's modules, a task registry at the ground floor,
-and `softcot --help` without torch."""
+`softcot --help` without torch, and benchmark scripts that compile."""
 import ast
 import subprocess
 import sys
@@ -61,3 +61,11 @@ def test_help_does_not_import_torch():
             "print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip().splitlines()[-1] == "False"
+
+
+def test_every_benchmark_script_compiles():
+    """Benchmarks run on demand, not in CI, so a script that does not even compile would go unseen
+    (bench_shapes.py once declared a global after reading it)."""
+    bench = PKG.parent / "benchmarks"
+    for p in sorted(bench.glob("*.py")):
+        compile(p.read_text(), str(p), "exec")  # a SyntaxError names the file and line

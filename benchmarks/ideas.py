@@ -86,7 +86,6 @@ class Bench:
         self.world = resolve_world(self.demo)
         lim = dict(quick=(256, 48, 48), full=(0, args.limit_dev, args.limit_test))["quick" if args.quick else "full"]
         self.train_all = load_examples("miniworld", self.world["train"], limit=lim[0] or None)
-        self.train_ex = self.train_all  # (train_config's dev-loss cadence reads its length)
         self.dev_ex = load_examples("miniworld", self.world["dev"], limit=lim[1] or None)
         self.test_ex = load_examples("miniworld", self.world["test"], limit=lim[2] or None)
         self.loss_dev = self.dev_ex[:64]  # the trainer's dev loss: a small slice keeps it cheap
@@ -96,7 +95,6 @@ class Bench:
         self.train_seeds = [42] if args.quick else parse_seeds(args.train_seeds)
         self.dec = DecodingConfig(do_sample=True, temperature=0.5, max_new_tokens=96 if args.quick else 160)
         self.built: dict[str, object] = {}
-        self.lt_run = "lightthinker"
 
     def trains(self, run: str) -> bool:
         return RUNS[run][0] != "zero-shot-cot"
@@ -127,7 +125,7 @@ class Bench:
             reuse = Path(self.args.lt_dir or "-") / f"s{tseed}" / "ckpt"
             if run == "lightthinker" and reuse.is_dir():  # the same recipe, trained by lt_seeds.py: resumes as finished
                 ckpt = reuse
-            tc = train_config(self.demo, ckpt, len(self.train_ex), m, tseed)
+            tc = train_config(self.demo, ckpt, len(self.train_all), m, tseed)
             tc = dataclasses.replace(tc, **tover)
             train_ex = self.train_all[: tc.limit] if tc.limit else self.train_all
             t0 = time.time()
@@ -139,7 +137,7 @@ class Bench:
     def warm_start(self, m, tseed: int) -> None:
         """Gists + LoRA from the chosen LightThinker (then frozen), projection from SoftCoT (same training seed)."""
         sd = m.trainable_state_dict()
-        sd.update(self.method(self.lt_run, tseed).trainable_state_dict())
+        sd.update(self.method("lightthinker", tseed).trainable_state_dict())
         sd.update({"projection." + k: v for k, v in self.method("softcot", tseed).trainable_state_dict().items()})
         m.load_tensors(sd, "warm start")
         m.trainable["gist"].weight.requires_grad_(False)
@@ -224,7 +222,6 @@ def main(argv: list[str] | None = None) -> dict:
     b = Bench(args)
     # ---- choices on the dev split ------------------------------------------------------------
     qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
-    b.lt_run = "lightthinker"  # its recipe was chosen over seeds by benchmarks/lt_seeds.py (LT_MODEL, LT_RECIPE)
     ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})
     ri_run = {"k=1": "reinject-k1", "k=2": "reinject-k2"}[ri_label]
     n_q = int(qfree_n.split("=")[1])

@@ -11,9 +11,9 @@ every seed). Sampling T=0.5, 160 new tokens, sampling seeds 41-42; each row give
 std over training seeds and the std over sampling seeds, and a paired bootstrap CI of the method
 minus SoftCoT over test questions (each question's accuracy averaged over every training and
 sampling seed). Every choice is made on the dev split (first training seed, first sampling seed):
-question-free SoftCoT's N, LightThinker's training (gists + LoRA, gists only, 3 epochs),
-re-injection's k. SoftCoT + LightThinker is measured twice: trained jointly like LightThinker, and
-as SoftCoT's projection (from SoftCoT's, 1 epoch) trained on top of the chosen LightThinker of the
+question-free SoftCoT's N and re-injection's k (LightThinker's recipe comes from lt_seeds.py).
+SoftCoT + LightThinker is measured twice: trained jointly like LightThinker, and as SoftCoT's
+projection (from SoftCoT's, 1 epoch) trained on top of the chosen LightThinker of the
 same training seed, whose gists and LoRA stay frozen. Cost (first training seed), on the first
 --cost-n test questions with greedy decoding, batch 64: the LLM's prompt length in tokens, the peak
 number of real cached key/value entries per question (plain decoding: prompt + generated tokens;
@@ -57,10 +57,11 @@ SWEEP_N = [1, 2, 4, 8, 16, 32]
 # benchmarks/lt_seeds.py found to land on every seed (README).
 FULL_EPOCH = {"limit": 0, "lr": 1e-3}  # from the bridge: the full-epoch SoftCoT recipe before the demo's
 SCRATCH = {"limit": 0, "lr": 3e-3}  # parts that start untrained: the demo's full-epoch recipe of the time
-# chosen on dev by lt_seeds.py (seed 1); = its recipe "lr=1e-2,limit=0,epochs=3" (checkpoints reusable: --lt-dir)
-LT_RECIPE = {"limit": 0, "lr": 1e-2, "epochs": 3}
+# chosen on dev by lt_seeds.py (seed 43, the seed 3 epochs left on the plateau); = its recipe
+# "lr=1e-2,limit=0,epochs=6" (checkpoints reusable: --lt-dir), confirmed on fresh seeds (README)
+LT_RECIPE = {"limit": 0, "lr": 1e-2, "epochs": 6}
 LT_MODEL = LightThinkerConfig(lora=True)
-LT_LABEL = "gists + LoRA, 3 epochs at lr 1e-2"
+LT_LABEL = "gists + LoRA, 6 epochs at lr 1e-2"
 RECIPE: dict[str, dict] = {"lora": SCRATCH, "lightthinker": LT_RECIPE, "softcot-lightthinker": LT_RECIPE,
                            "reinject": SCRATCH, "softcot-qfree": FULL_EPOCH}
 # run name -> (method, model-config overrides, train-config overrides)

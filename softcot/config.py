@@ -149,7 +149,7 @@ class LightThinkerConfig:
                     "compressed step's own tokens, one training phase each, before the final phase where they see "
                     "only the gists (e.g. '0.3,0.1'); '' = one phase, compressed from the start")
     tail_loss: float = opt(0.0, "weight of the gists' own target in training: gist j of a step predicts the step's "
-                           "(g-1-j)-th last token before its boundary (where a step states its result); 0 = off, "
+                           "(g-1-j)-th last content token (trailing punctuation skipped: where a step states its result); 0 = off, "
                            "the gists learn only through the next step's tokens")
 
     def __post_init__(self) -> None:

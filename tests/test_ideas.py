@@ -111,20 +111,33 @@ def test_lightthinker_loss_equals_explicit_masked_computation(tiny_pair):
 
 
 def test_lightthinker_tail_targets_spell_the_end_of_each_step(tiny_pair):
-    """With tail_loss, gist j of a step is trained to predict the step's (g-1-j)-th last token before
-    its boundary, written as the label of gist j+1; the loss adds that term and nothing else."""
+    """With tail_loss, gist j of a step is trained to predict the step's (g-1-j)-th last content
+    token (the trailing "." and the boundary skipped), written as the label of gist j+1; the loss
+    adds that term and nothing else."""
     g = 3
     m = build(tiny_pair, "lightthinker", lightthinker={"gist_tokens": g, "tail_loss": 0.5})
     ex = data(2)
     ids, labels, valid, owner, kind, gi = m.train_batch(ex, 0, 256)
-    tails = m.tail_targets(ids, owner, kind, gi, g)
+    tails = m.tail_targets(ids, owner, kind, gi, g, m.content_tokens())
+    tok = m.llm.tok
     for b in range(2):
         for s in (1, 2):  # two finished steps per row
             seg = ids[b][(kind[b] == 1) & (owner[b] == s)].tolist()
             where = ((kind[b] == 2) & (owner[b] == s)).nonzero()[:, 0].tolist()
             assert seg[-1] in m.boundary
-            assert [tails[b, w].item() for w in where] == [IGNORE] + seg[-1 - (g - 1):-1]
+            text = [tok.decode([i]) for i in seg[:-1]]
+            last = max(i for i, t in enumerate(text) if any(c.isalnum() for c in t))  # the result's last character
+            assert [tails[b, w].item() for w in where] == [IGNORE] + seg[last + 1 - (g - 1):last + 1]
     assert int((tails != IGNORE).sum()) == 2 * 2 * (g - 1)
+    # a step "7 = 1 4 . NL" (ids 7 5 1 4 9 8, "." = 9 and NL = 8 hold no letter or digit) then g gists:
+    # the targets are its last content tokens 1 4, not 4 . as the raw tail would give
+    step = torch.tensor([[7, 5, 1, 4, 9, 8, 0, 0, 0]])
+    own, knd = torch.tensor([[1] * 9]), torch.tensor([[1] * 6 + [2] * 3])
+    gis = torch.tensor([[-1] * 6 + [0, 1, 2]])
+    content = torch.ones(10, dtype=torch.bool)
+    content[[8, 9]] = False
+    assert m.tail_targets(step, own, knd, gis, 3, content)[0, 6:].tolist() == [IGNORE, 1, 4]
+    assert m.tail_targets(step, own, knd, gis, 3)[0, 6:].tolist() == [IGNORE, 4, 9]
     with torch.no_grad():
         h, lab, t = m.hidden(ex, 0, 256, tails=True)
         head = m.llm.model.get_output_embeddings()

@@ -139,21 +139,34 @@ class LightThinker(Method):
         return torch.where(ok, bias, neg).to(dtype)[:, None]
 
     @staticmethod
-    def tail_targets(ids, owner, kind, gi, g: int) -> torch.Tensor:
+    def tail_targets(ids, owner, kind, gi, g: int, content: torch.Tensor | None = None) -> torch.Tensor:
         """[B, T] targets of the gists' own loss (IGNORE elsewhere): the hidden state of gist j < g-1
-        of step s predicts token g-1-j from the end of step s before its boundary, written as the
-        label of gist j+1 (labels are read shifted by one). A step's last tokens are where it states
-        its result (\"... = 22.\"), which the next step must read from the gists alone."""
+        of step s predicts the (g-1-j)-th last content token of step s, written as the label of gist
+        j+1 (labels are read shifted by one). A step's last tokens are where it states its result
+        ("... = 22.\n"), which the next step must read from the gists alone. `content` [vocab] marks
+        the tokens that hold a letter or digit: the trailing "." and the boundary are skipped (they
+        are the same in every step, so a target on them teaches the gists nothing)."""
         out = torch.full_like(ids, IGNORE)
         for b in range(ids.shape[0]):
             for s in owner[b][kind[b] == 2].unique().tolist():
-                seg = ids[b][(kind[b] == 1) & (owner[b] == s)]  # the step's tokens, boundary last
+                seg = ids[b][(kind[b] == 1) & (owner[b] == s)].tolist()[:-1]  # the step's tokens before its boundary
+                while content is not None and seg and not bool(content[seg[-1]]):
+                    seg.pop()
                 where = ((kind[b] == 2) & (owner[b] == s)).nonzero()[:, 0]  # its g gist positions
                 for j in range(1, g):
-                    k = len(seg) - 1 - g + j  # g-1 tokens before the boundary, in order
+                    k = len(seg) - g + j  # the last g-1 content tokens, in order
                     if k >= 0:
                         out[b, where[j]] = seg[k]
         return out
+
+    def content_tokens(self) -> torch.Tensor:
+        """[vocab] bool: the token's text holds a letter or digit (computed once per method)."""
+        if getattr(self, "_content", None) is None:
+            tok = self.llm.tok
+            n = max(len(tok), self.llm.model.get_output_embeddings().weight.shape[0])
+            self._content = torch.tensor([any(c.isalnum() for c in tok.decode([i])) if i < len(tok) else False
+                                          for i in range(n)])
+        return self._content
 
     def loss(self, examples, n_thoughts=None, max_length=1024, cache=None) -> torch.Tensor:
         h, labels, tails = self.hidden(examples, self.thought_count(n_thoughts), max_length, cache=cache,
@@ -180,7 +193,7 @@ class LightThinker(Method):
         fade = self.fade_weight if torch.is_grad_enabled() else 0.0  # the curriculum acts on training steps only
         mask = self.compression_mask(valid, owner, kind, embeds.dtype, fade)
         h = self.llm.model.base_model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos).last_hidden_state
-        t = self.tail_targets(ids, owner, kind, gi, self.cfg.lightthinker.gist_tokens) if tails else None
+        t = self.tail_targets(ids, owner, kind, gi, self.cfg.lightthinker.gist_tokens, self.content_tokens()) if tails else None
         return h, labels, t
 
     def teacher_forced(self, examples, n: int, max_length: int = 1024, replies=None, cache=None):

@@ -57,11 +57,13 @@ SWEEP_N = [1, 2, 4, 8, 16, 32]
 # benchmarks/lt_seeds.py found to land on every seed (README).
 FULL_EPOCH = {"limit": 0, "lr": 1e-3}  # from the bridge: the full-epoch SoftCoT recipe before the demo's
 SCRATCH = {"limit": 0, "lr": 3e-3}  # parts that start untrained: the demo's full-epoch recipe of the time
-# chosen on dev by lt_seeds.py (seed 43, the seed 3 epochs left on the plateau); = its recipe
-# "lr=1e-2,limit=0,epochs=6" (checkpoints reusable: --lt-dir), confirmed on fresh seeds (README)
+# chosen on dev by lt_seeds.py (seeds 44-45, the seeds 6 epochs alone left on the plateau); = its
+# recipe "lr=1e-2,limit=0,epochs=6,gist_tokens=4,tail_loss=1" (checkpoints reusable: --lt-dir),
+# confirmed on fresh seeds 46-50 (README): 4 gists, each but the last also trained to predict one
+# of its step's last 3 content tokens (where the step states the result the next step needs)
 LT_RECIPE = {"limit": 0, "lr": 1e-2, "epochs": 6}
-LT_MODEL = LightThinkerConfig(lora=True)
-LT_LABEL = "gists + LoRA, 6 epochs at lr 1e-2"
+LT_MODEL = LightThinkerConfig(lora=True, gist_tokens=4, tail_loss=1.0)
+LT_LABEL = "4 gists with the tail target + LoRA, 6 epochs at lr 1e-2"
 RECIPE: dict[str, dict] = {"lora": SCRATCH, "lightthinker": LT_RECIPE, "softcot-lightthinker": LT_RECIPE,
                            "reinject": SCRATCH, "softcot-qfree": FULL_EPOCH}
 # run name -> (method, model-config overrides, train-config overrides)

@@ -216,13 +216,25 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--no-n-sweep", action="store_true", help="leave out mixed-N training and the accuracy-vs-N sweep")
     ap.add_argument("--lt-dir", default="", help="a benchmarks/lt_seeds.py recipe folder of the same recipe: LightThinker's "
                     "training seeds found there (sS/ckpt) are reused instead of trained again")
+    ap.add_argument("--train-only", default="", help="','-separated runs (e.g. softcot-lightthinker): train them for "
+                    "--train-seeds and stop, so training seeds can run side by side (--threads 1 each) before the table")
     args = ap.parse_args(argv)
     args.out = args.out or ("runs/ideas-quick" if args.quick else "runs/ideas")
     if args.quick:
         args.cost_n = min(args.cost_n, 48)
     torch.set_num_threads(args.threads)
     t_start = time.time()
+    trained = [r for r, (name, _, _) in RUNS.items() if name != "zero-shot-cot"]
+    runs = [r for r in args.train_only.split(",") if r]
+    if any(r not in trained for r in runs):  # checked before the models load
+        raise SystemExit(f"ideas.py: --train-only {args.train_only}: expected trained runs among {', '.join(trained)}")
     b = Bench(args)
+    if runs:
+        for run in runs:
+            for t in b.train_seeds:
+                b.method(run, t)
+        print(f"trained {', '.join(runs)} for training seeds {b.train_seeds} in {time.time() - t_start:.0f} s")
+        return {"trained": runs, "train_seeds": b.train_seeds}
     # ---- choices on the dev split ------------------------------------------------------------
     qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
     ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})

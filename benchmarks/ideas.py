@@ -21,7 +21,7 @@ the step-wise methods count their cache after every forward), and the generation
 question; GFLOPs per question are counted (softcot.flops) over the sampled test evaluation.
 Accuracy vs N (first seeds): SoftCoT trained at N=4 and trained over N drawn from 1-32, and
 question-free SoftCoT (trained over 1-32).
-Writes ideas.json, ideas.md, accuracy_vs_n.png under --out. Rerun: everything resumes (training
+Writes ideas.json, ideas.md, accuracy_vs_n.png under --out (ideas-rows.* with --rows). Rerun: everything resumes (training
 and evaluation are the library's resumable loops; cost rows are cached as JSON).
 """
 from __future__ import annotations
@@ -30,6 +30,7 @@ import argparse
 import copy
 import dataclasses
 import json
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -218,6 +219,9 @@ def main(argv: list[str] | None = None) -> dict:
                     "training seeds found there (sS/ckpt) are reused instead of trained again")
     ap.add_argument("--train-only", default="", help="','-separated runs (e.g. softcot-lightthinker): train them for "
                     "--train-seeds and stop, so training seeds can run side by side (--threads 1 each) before the table")
+    ap.add_argument("--rows", default="", help="','-separated rows of the table (zero-shot CoT and SoftCoT always stay), "
+                    "e.g. lightthinker,softcot-lightthinker,softcot-lightthinker-ontop for LightThinker's question over "
+                    "more training seeds; default: every row")
     args = ap.parse_args(argv)
     args.out = args.out or ("runs/ideas-quick" if args.quick else "runs/ideas")
     if args.quick:
@@ -228,6 +232,11 @@ def main(argv: list[str] | None = None) -> dict:
     runs = [r for r in args.train_only.split(",") if r]
     if any(r not in trained for r in runs):  # checked before the models load
         raise SystemExit(f"ideas.py: --train-only {args.train_only}: expected trained runs among {', '.join(trained)}")
+    row_names = ["softcot-mixN", "softcot-qfree", "lora", "lightthinker", "softcot-lightthinker",
+                 "softcot-lightthinker-ontop", "reinject"]
+    rows_arg = [r for r in args.rows.split(",") if r]
+    if any(r not in row_names for r in rows_arg):
+        raise SystemExit(f"ideas.py: --rows {args.rows}: expected rows among {', '.join(row_names)}")
     b = Bench(args)
     if runs:
         for run in runs:
@@ -235,13 +244,17 @@ def main(argv: list[str] | None = None) -> dict:
                 b.method(run, t)
         print(f"trained {', '.join(runs)} for training seeds {b.train_seeds} in {time.time() - t_start:.0f} s")
         return {"trained": runs, "train_seeds": b.train_seeds}
-    # ---- choices on the dev split ------------------------------------------------------------
-    qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
-    ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})
-    ri_run = {"k=1": "reinject-k1", "k=2": "reinject-k2"}[ri_label]
-    n_q = int(qfree_n.split("=")[1])
-    choices = {"softcot-qfree N": {"chosen": qfree_n, "dev_accuracy": qfree_dev},
-               "reinject k": {"chosen": ri_label, "dev_accuracy": ri_dev}}
+    want = set(rows_arg) if rows_arg else None  # None: every row
+    # ---- choices on the dev split (only for the rows that need them) --------------------------
+    choices, n_q, ri_label, ri_run = {}, 8, "k=2", "reinject-k2"
+    if want is None or "softcot-qfree" in want:
+        qfree_n, qfree_dev = choose(b, {f"N={n}": ("softcot-qfree", n) for n in (8, 16, 32)})
+        n_q = int(qfree_n.split("=")[1])
+        choices["softcot-qfree N"] = {"chosen": qfree_n, "dev_accuracy": qfree_dev}
+    if want is None or "reinject" in want:
+        ri_label, ri_dev = choose(b, {"k=1": ("reinject-k1", 0), "k=2": ("reinject-k2", 0)})
+        ri_run = {"k=1": "reinject-k1", "k=2": "reinject-k2"}[ri_label]
+        choices["reinject k"] = {"chosen": ri_label, "dev_accuracy": ri_dev}
     # ---- the test table ------------------------------------------------------------------------
     table = [("zero-shot CoT", "zero-shot-cot", 0), ("SoftCoT (N=4)", "softcot", 4),
              *([] if args.no_n_sweep else [("SoftCoT mixed-N 1-32 (N=4)", "softcot-mixN", 4)]),
@@ -250,6 +263,9 @@ def main(argv: list[str] | None = None) -> dict:
              (f"LightThinker ({LT_LABEL})", "lightthinker", 0), (f"SoftCoT + LightThinker (N=4, {LT_LABEL})", "softcot-lightthinker", 4),
              ("SoftCoT + LightThinker (N=4, projection on top of the frozen LightThinker, +1 epoch)",
               "softcot-lightthinker-ontop", 4), (f"re-injection ({ri_label})", ri_run, 0)]
+    if want is not None:  # zero-shot CoT and SoftCoT stay: every row is paired against SoftCoT
+        table = [t for t in table if t[1] in ("zero-shot-cot", "softcot") or t[1] in want
+                 or (t[1].startswith("reinject") and "reinject" in want)]
     results, rows = {}, {}
     for label, run, n in table:
         results[label] = (run, n, b.test_row(run, n))
@@ -271,11 +287,11 @@ def main(argv: list[str] | None = None) -> dict:
     # ---- the question that matters most: do soft thoughts raise LightThinker's accuracy? Paired
     # with LightThinker over the same questions, and per training seed (on top: the very same
     # LightThinker run with SoftCoT's projection added; jointly: its own run of the same seed)
-    lt_label = next(k for k, v in results.items() if v[0] == "lightthinker")
-    lt_row = results[lt_label][2]
-    lt_acc = per_example([Path(f) for f in lt_row["folders"]])
+    lt_label = next((k for k, v in results.items() if v[0] == "lightthinker"), None)
+    lt_row = results[lt_label][2] if lt_label else None
+    lt_acc = per_example([Path(f) for f in lt_row["folders"]]) if lt_row else {}
     for label, (run, n, m) in results.items():
-        if run.startswith("softcot-lightthinker"):
+        if run.startswith("softcot-lightthinker") and lt_row:
             other = per_example([Path(f) for f in m["folders"]])
             bs = paired_bootstrap([other[i] for i in ids], [lt_acc[i] for i in ids])
             rows[label]["minus_lightthinker"] = {
@@ -286,6 +302,8 @@ def main(argv: list[str] | None = None) -> dict:
     prompt_tokens: dict[str, dict[int, float]] = {}
     for label, run in [] if args.no_n_sweep else [("SoftCoT fixed N=4", "softcot"), ("SoftCoT mixed N 1-32", "softcot-mixN"),
                                                   ("question-free SoftCoT, mixed N 1-32", "softcot-qfree")]:
+        if run not in {t[1] for t in table}:
+            continue
         sweep[label] = {n: b.eval(run, "test", n, b.seeds[:1], tag="sweep")["accuracy_mean"] for n in SWEEP_N}
         m = b.method(run)
         prompt_tokens[label] = {n: float(m.llm.encode_prompts(m.prompt_texts(b.test_ex, n))[1].sum(1).float().mean())
@@ -295,11 +313,13 @@ def main(argv: list[str] | None = None) -> dict:
                "recipes": {k: v for k, v in RECIPE.items()}, "wall_time_s": round(time.time() - t_start, 1)}
     summary["markdown"] = markdown(summary)
     summary["plots"] = plot(b.out, sweep, len(b.test_ex)) if sweep else []
-    write_json(b.out / "ideas.json", summary)
-    atomic_write_text(b.out / "ideas.md", f"# Beyond SoftCoT on the mini world\n\n{summary['markdown']}\n\n"
+    stem = "ideas-rows" if want is not None else "ideas"  # a row subset (--rows) never overwrites the whole table
+    summary["rows"] = sorted(want) if want is not None else "all"
+    write_json(b.out / f"{stem}.json", summary)
+    atomic_write_text(b.out / f"{stem}.md", f"# Beyond SoftCoT on the mini world\n\n{summary['markdown']}\n\n"
                       + "".join(f"![{p}]({p})\n" for p in summary["plots"]))
     print(summary["markdown"])
-    print(f"wall time {summary['wall_time_s']} s; report {b.out / 'ideas.md'}")
+    print(f"wall time {summary['wall_time_s']} s; report {b.out / (stem + '.md')}")
     return summary
 
 
@@ -325,16 +345,19 @@ def markdown(s: dict) -> str:
     for label, r in s["table"].items():
         d = r.get("minus_lightthinker")
         if d:
+            diffs = list(d["per_train_seed"].values())
             per = ", ".join(f"{t}: {v:+.1f}" for t, v in d["per_train_seed"].items())
+            sd = statistics.stdev(diffs) if len(diffs) > 1 else 0.0
             lines.append(f"\n{label} minus LightThinker alone: {d['mean']:+.1f} [{d['ci95'][0]:+.1f}, {d['ci95'][1]:+.1f}] "
-                         f"(paired over questions, seeds pooled); per training seed {per}.")
+                         f"(paired over questions, seeds pooled); per training seed {per} "
+                         f"(mean {statistics.mean(diffs):+.1f} +- {sd:.1f}; {sum(v > 0 for v in diffs)} of {len(diffs)} above 0).")
     if s["accuracy_vs_n"]:
         lines += ["", "Accuracy vs N (first seed) and the LLM's prompt length in tokens:", "",
                   "| training | " + " | ".join(f"N={n}" for n in SWEEP_N) + " |", "|---|" + "---|" * len(SWEEP_N)]
     for label, accs in s["accuracy_vs_n"].items():
         toks = s["prompt_tokens_vs_n"][label]
         lines.append(f"| {label} | " + " | ".join(f"{accs[n]:.1f} ({toks[n]:.0f} tok)" for n in SWEEP_N) + " |")
-    lines += ["", "Dev-split choices (first seed): " + "; ".join(
+    lines += [] if not s["choices"] else ["", "Dev-split choices (first seed): " + "; ".join(
         f"{k}: {v['chosen']} (" + ", ".join(f"{a}: {x:.1f}" for a, x in v["dev_accuracy"].items()) + ")"
         for k, v in s["choices"].items())]
     return "\n".join(lines)

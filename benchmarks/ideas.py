@@ -81,6 +81,7 @@ RUNS: dict[str, tuple[str, dict, dict]] = {
     "reinject-k1": ("reinject", {"reinject": ReinjectConfig(states=1)}, {}),
     "reinject-k2": ("reinject", {"reinject": ReinjectConfig(states=2)}, {}),
 }
+TRAINED = [r for r, (name, _, _) in RUNS.items() if name != "zero-shot-cot"]
 
 
 class Bench:
@@ -101,7 +102,7 @@ class Bench:
         self.built: dict[str, object] = {}
 
     def trains(self, run: str) -> bool:
-        return RUNS[run][0] != "zero-shot-cot"
+        return run in TRAINED
 
     def folder(self, run: str, tseed: int | None) -> Path:
         """out/run for a method that does not train, out/run/s{training seed} for one that does."""
@@ -228,10 +229,9 @@ def main(argv: list[str] | None = None) -> dict:
         args.cost_n = min(args.cost_n, 48)
     torch.set_num_threads(args.threads)
     t_start = time.time()
-    trained = [r for r, (name, _, _) in RUNS.items() if name != "zero-shot-cot"]
     runs = [r for r in args.train_only.split(",") if r]
-    if any(r not in trained for r in runs):  # checked before the models load
-        raise SystemExit(f"ideas.py: --train-only {args.train_only}: expected trained runs among {', '.join(trained)}")
+    if any(r not in TRAINED for r in runs):  # checked before the models load
+        raise SystemExit(f"ideas.py: --train-only {args.train_only}: expected trained runs among {', '.join(TRAINED)}")
     row_names = ["softcot-mixN", "softcot-qfree", "lora", "lightthinker", "softcot-lightthinker",
                  "softcot-lightthinker-ontop", "reinject"]
     rows_arg = [r for r in args.rows.split(",") if r]
